@@ -1,0 +1,1 @@
+"""Cinema benchmark harness (not a distribution; run ``python benchmarks/run.py``)."""

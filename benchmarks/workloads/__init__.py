@@ -1,0 +1,1 @@
+"""Workload modules: each public module here exposes ``WORKLOADS: list[Workload]``."""

@@ -1,0 +1,198 @@
+"""The actors and measuring coroutines of the Cinema core workloads.
+
+Kept apart from :mod:`benchmarks.workloads.core` because it imports ``cinema`` at the top: the
+runner can then list (and skip, with a note) the core workloads where Cinema is not installed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Self
+
+from benchmarks.harness import Metrics, rss_bytes
+from cinema import Actor, ActorSystem, Addr, Context, Message, handler
+
+
+@dataclass(frozen=True, slots=True)
+class Tick(Message[None]):
+    """The fire-and-forget message of the throughput benchmarks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Message[int]):
+    """The request of the round-trip benchmarks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flush(Message[int]):
+    """Answered with the count so far: awaiting it means every earlier message was handled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report(Message[tuple[int, int]]):
+    """Asks a :class:`Member` for (messages handled, global clock at its last message)."""
+
+
+TICK, PING, FLUSH, REPORT = Tick(), Ping(), Flush(), Report()
+
+
+class Counter(Actor):
+    """Counts with sync handlers."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @handler
+    def tick(self, msg: Tick, ctx: Context[Self]) -> None:
+        self.count += 1
+
+    @handler
+    def ping(self, msg: Ping, ctx: Context[Self]) -> int:
+        self.count += 1
+        return self.count
+
+    @handler
+    def flush(self, msg: Flush, ctx: Context[Self]) -> int:
+        return self.count
+
+
+class AsyncCounter(Actor):
+    """Counts with an ``async def`` handler (which holds the mailbox until it returns)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @handler
+    async def tick(self, msg: Tick, ctx: Context[Self]) -> None:
+        self.count += 1
+
+    @handler
+    async def flush(self, msg: Flush, ctx: Context[Self]) -> int:
+        return self.count
+
+
+class Idle(Actor):
+    """What most actors of a big system are most of the time: spawned and waiting."""
+
+    @handler
+    def ping(self, msg: Ping, ctx: Context[Self]) -> int:
+        return 0
+
+
+class Clock:
+    """A counter shared by the :class:`Member` actors: the global order of handled messages."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0
+
+
+class Member(Actor):
+    """One of many actors; remembers when (on the shared clock) it handled its last message."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock, self.count, self.last = clock, 0, 0
+
+    @handler
+    def tick(self, msg: Tick, ctx: Context[Self]) -> None:
+        self.count += 1
+        self.clock.now += 1
+        self.last = self.clock.now
+
+    @handler
+    def report(self, msg: Report, ctx: Context[Self]) -> tuple[int, int]:
+        return self.count, self.last
+
+
+def _warmup(n: int) -> int:
+    return max(1, n // 10)
+
+
+async def tell(n: int, *, async_handler: bool) -> Metrics:
+    """One producer ``do_send``s ``n`` messages to one actor, then awaits a ``send``."""
+    async with ActorSystem() as system:
+        addr: Addr[Counter | AsyncCounter] = system.spawn(
+            AsyncCounter() if async_handler else Counter()
+        )
+        elapsed, total = 0.0, 0
+        for count in (_warmup(n), n):
+            do_send = addr.do_send
+            started = time.perf_counter()
+            for _ in range(count):
+                do_send(TICK)
+            total = await addr.send(FLUSH)
+            elapsed = time.perf_counter() - started
+    if total != n + _warmup(n):
+        raise AssertionError(f"handled {total} of {n + _warmup(n)} messages")
+    return {"msgs_per_s": n / elapsed}
+
+
+async def ask(n: int) -> Metrics:
+    """Sequential ``await addr.send(msg)`` from one task."""
+    async with ActorSystem() as system:
+        addr = system.spawn(Counter())
+        elapsed = 0.0
+        for count in (_warmup(n), n):
+            send = addr.send
+            started = time.perf_counter()
+            for _ in range(count):
+                await send(PING)
+            elapsed = time.perf_counter() - started
+        total = await addr.send(FLUSH)
+    if total != n + _warmup(n):
+        raise AssertionError(f"answered {total} of {n + _warmup(n)} requests")
+    return {"round_trips_per_s": n / elapsed}
+
+
+async def spawn_idle(n: int) -> Metrics:
+    """Spawn ``n`` idle actors; the RSS they add, per actor, after a garbage collection."""
+    async with ActorSystem() as system:
+        # The first actor of a class pays for the class's handler table and the system's
+        # own structures; that is not a per-actor cost.
+        await system.spawn(Idle()).send(PING)
+        before = rss_bytes()
+        spawn = system.spawn
+        started = time.perf_counter()
+        addrs = [spawn(Idle()) for _ in range(n)]
+        await addrs[-1].send(PING)  # the last one spawned is up and handling messages
+        elapsed = time.perf_counter() - started
+        after = rss_bytes()
+        stopping = time.perf_counter()
+    stop_s = time.perf_counter() - stopping
+    if any(addr.is_alive for addr in addrs[:: max(1, n // 100)]):
+        raise AssertionError("actors still alive after the system stopped")
+    return {
+        "actors_per_s": n / elapsed,
+        "bytes_per_actor": (after - before) / n,
+        "rss_total_bytes": float(after),
+        "stop_all_s": stop_s,
+    }
+
+
+async def many(n: int, actors: int = 1000) -> Metrics:
+    """``n`` messages sent round-robin to ``actors`` actors; throughput and fairness.
+
+    Fairness is the shared clock at the first actor's last message divided by the clock at the
+    last actor's last message: near 1.0 when the runtime serves the mailboxes in turn, near
+    ``1 / actors`` when it drains one mailbox before moving to the next.
+    """
+    actors = min(actors, n)
+    rounds = max(1, n // actors)
+    clock = Clock()
+    async with ActorSystem() as system:
+        addrs = [system.spawn(Member(clock)) for _ in range(actors)]
+        started = time.perf_counter()
+        for _ in range(rounds):
+            for addr in addrs:
+                addr.do_send(TICK)
+        reports = [await addr.send(REPORT) for addr in addrs]
+        elapsed = time.perf_counter() - started
+    if any(count != rounds for count, _ in reports):
+        raise AssertionError("messages were lost")
+    finished = [last for _, last in reports]
+    return {
+        "msgs_per_s": rounds * actors / elapsed,
+        "fairness": min(finished) / max(finished),
+    }

@@ -1,0 +1,124 @@
+"""Keeps the benchmark harness working: every workload runs with a tiny size and returns its
+metrics. No timing is asserted here; speed is judged only by ``benchmarks/run.py``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    # The workloads import ``benchmarks.*`` from the repository root, which pytest's
+    # importlib mode does not put on sys.path.
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import Target, Workload, discover, missing_requirement  # noqa: E402
+from benchmarks.run import RESULT_MARK  # noqa: E402
+
+RUN_PY = ROOT / "benchmarks" / "run.py"
+WORKLOADS = discover()
+
+#: Big enough that an RSS delta is well above page granularity and allocator slack.
+SMOKE_SIZE = 5_000
+
+
+def _run_worker(workload_id: str, size: int) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, str(RUN_PY), "--worker", workload_id, "--size", str(size)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_MARK)]
+    assert len(lines) == 1, done.stdout + done.stderr
+    result: dict[str, object] = json.loads(lines[0][len(RESULT_MARK) :])
+    return result
+
+
+@pytest.mark.parametrize("workload_id", list(WORKLOADS))
+def test_workload_returns_its_metrics(workload_id: str) -> None:
+    workload = WORKLOADS[workload_id]
+    missing = missing_requirement(workload)
+    if missing is not None:
+        pytest.skip(f"{missing} is not installed")
+    # In a fresh process, as the runner does: memory figures need a clean heap.
+    result = _run_worker(workload_id, min(workload.quick_size, SMOKE_SIZE))
+    assert "error" not in result, result.get("error")
+    metrics = result["metrics"]
+    assert isinstance(metrics, dict)
+    for name in workload.metrics:
+        assert isinstance(metrics.get(name), float), (name, metrics)
+        assert metrics[name] > 0, (name, metrics)
+
+
+def test_workload_definitions_are_consistent() -> None:
+    assert WORKLOADS, "no workload found"
+    for workload_id, workload in WORKLOADS.items():
+        assert isinstance(workload, Workload)
+        assert workload.metrics, workload_id
+        assert 0 < workload.quick_size <= workload.size, workload_id
+        for metric, reference in workload.compare.items():
+            ref_id, _, ref_metric = reference.partition(":")
+            assert metric in workload.metrics, (workload_id, metric)
+            assert ref_id in WORKLOADS, (workload_id, reference)
+            assert ref_metric in WORKLOADS[ref_id].metrics, (workload_id, reference)
+        for metric, target in workload.targets.items():
+            assert metric in workload.metrics, (workload_id, metric)
+            assert not target.relative or metric in workload.compare, (workload_id, metric)
+
+
+def test_target_marks() -> None:
+    at_least = Target(">=", 2.5, relative=True)
+    assert at_least.met(1.0, 2.6) is True
+    assert at_least.met(1.0, 2.4) is False
+    assert at_least.met(1.0, None) is None
+    at_most = Target("<=", 600)
+    assert at_most.met(599.0, None) is True
+    assert at_most.met(601.0, 0.1) is False
+    assert at_most.describe("bytes_per_actor") == "<= 600 B"
+    assert at_least.describe("msgs_per_s") == ">= 2.5x"
+
+
+def test_runner_end_to_end(tmp_path: Path) -> None:
+    output = tmp_path / "latest.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(RUN_PY),
+            "--quick",
+            "--only",
+            "baseline.asyncio_queue[[]asyncio+uvloop[]]",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(output.read_text())
+    assert report["mode"] == "quick"
+    assert report["runs"] == 1
+    # The uvloop figure is shown as a ratio: its reference was pulled into the run.
+    assert set(report["workloads"]) == {
+        "baseline.asyncio_queue[asyncio]",
+        "baseline.asyncio_queue[asyncio+uvloop]",
+    }
+    rows = {row["id"]: row for row in report["rows"]}
+    plain = rows["baseline.asyncio_queue[asyncio]"]
+    assert plain["status"] == "ok"
+    assert plain["median"] > 0
+    uv = rows["baseline.asyncio_queue[asyncio+uvloop]"]
+    if uv["status"] == "ok":
+        assert uv["ratio"] == pytest.approx(uv["median"] / plain["median"])
+    else:
+        assert uv["status"] == "skipped"
+    assert "ratio" in done.stdout
+    assert output.with_suffix(".md").read_text().startswith("| workload |")
