@@ -1,0 +1,69 @@
+"""Cinema: typed actors for Python on anyio.
+
+Layout: the implementation lives in private modules (``_system``, ``_context``, ``_dispatcher``
+and friends); this module only re-exports the public names. ``cinema.remote`` and
+``cinema.cluster`` ship in their own distributions (cinema-remote, cinema-cluster).
+"""
+
+# cinema-remote and cinema-cluster install their subpackages into this package's namespace from
+# separate distributions. extend_path lets an editable install of one of them (whose files live
+# in another source tree) be found next to this package; without it only wheels would work.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
+import logging as _logging
+
+from ._actor import Actor as Actor
+from ._actor import StreamHandler as StreamHandler
+from ._addr import Addr as Addr
+from ._context import Context as Context
+from ._errors import ActorFailed as ActorFailed
+from ._errors import ActorStopped as ActorStopped
+from ._errors import CinemaError as CinemaError
+from ._errors import HandlerDefinitionError as HandlerDefinitionError
+from ._errors import MailboxFull as MailboxFull
+from ._errors import NameTaken as NameTaken
+from ._errors import UnhandledMessage as UnhandledMessage
+from ._handler import handler as handler
+from ._message import Message as Message
+from ._message import Terminated as Terminated
+from ._plugins import PluginLoadError as PluginLoadError
+from ._plugins import PluginNotFound as PluginNotFound
+from ._plugins import PluginRegistry as PluginRegistry
+from ._supervision import SupervisorStrategy as SupervisorStrategy
+from ._system import ActorSystem as ActorSystem
+from ._timers import TimerHandle as TimerHandle
+
+__all__ = [
+    "Actor",
+    "ActorFailed",
+    "ActorStopped",
+    "ActorSystem",
+    "Addr",
+    "CinemaError",
+    "Context",
+    "HandlerDefinitionError",
+    "MailboxFull",
+    "Message",
+    "NameTaken",
+    "PluginLoadError",
+    "PluginNotFound",
+    "PluginRegistry",
+    "StreamHandler",
+    "SupervisorStrategy",
+    "Terminated",
+    "TimerHandle",
+    "UnhandledMessage",
+    "handler",
+]
+
+__version__ = "0.1.0"
+
+# Reprs and docs say cinema.Actor, not cinema._actor.Actor.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("cinema._"):
+        _obj.__module__ = __name__
+del _name, _obj
+
+# A library never configures logging; this only silences "no handler" warnings.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

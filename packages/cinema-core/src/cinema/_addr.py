@@ -1,0 +1,164 @@
+"""Addresses: the handle through which everyone else talks to an actor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
+
+import anyio
+
+from ._actor import Actor
+from ._errors import ActorFailed, ActorStopped, MailboxFull, UnhandledMessage
+from ._message import Message
+
+if TYPE_CHECKING:
+    from ._context import Context
+
+A_co = TypeVar("A_co", bound=Actor, covariant=True)
+R = TypeVar("R")
+
+# Context states; an actor is alive while its state is below STOPPING.
+STARTING = 0
+RUNNING = 1
+RESTARTING = 2
+STOPPING = 3
+STOPPED = 4
+
+
+class Ask:
+    """A queued ``send``: the message and the future its sender awaits."""
+
+    __slots__ = ("fut", "msg")
+
+    def __init__(self, msg: object, fut: Any) -> None:
+        self.msg = msg
+        self.fut = fut
+
+
+@final
+class Addr(Generic[A_co]):
+    """The address of an actor: cheap to copy, hashable, valid across restarts.
+
+    Two addresses are equal when they name the same actor. Obtain one from
+    :meth:`cinema.ActorSystem.spawn`, :meth:`cinema.Context.spawn_child`,
+    :meth:`cinema.Context.address` or the registry.
+    """
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: Context[Any]) -> None:
+        self._ctx = ctx
+
+    def __repr__(self) -> str:
+        ctx = self._ctx
+        state = "alive" if ctx._state < STOPPING else "stopped"
+        return f"<Addr {type(ctx._actor).__qualname__} #{ctx._id} {state}>"
+
+    @property
+    def is_alive(self) -> bool:
+        """Whether the actor accepts messages (false from the moment ``stop()`` is called)."""
+        return self._ctx._state < STOPPING
+
+    def stop(self) -> None:
+        """Stop the actor once the message it is handling now is done.
+
+        Queued messages are not handled; their senders get :class:`cinema.ActorStopped`.
+        Stopping a stopped actor does nothing.
+        """
+        self._ctx._request_stop()
+
+    def do_send(self, msg: object) -> None:
+        """Enqueue ``msg`` without waiting for it to be handled (fire and forget).
+
+        Never blocks. A message for a stopped actor goes to the dead letters.
+
+        :raises cinema.UnhandledMessage: the actor has no handler for the message's type
+        :raises cinema.MailboxFull: the actor's bounded mailbox is full
+        """
+        ctx = self._ctx
+        cls = type(msg)
+        try:
+            entry = ctx._info.table[cls]
+        except KeyError:
+            entry = ctx._info.lookup(cls)
+        if entry is None:
+            raise UnhandledMessage(type(ctx._actor), cls)
+        if ctx._state >= STOPPING:
+            ctx._system._dead_letter(msg, ctx)
+            return
+        mailbox = ctx._mailbox
+        if mailbox is None:
+            mailbox = ctx._new_mailbox()
+        if ctx._capacity is not None:
+            if ctx._count >= ctx._capacity:
+                raise MailboxFull(
+                    f"the mailbox of {self!r} is full ({ctx._capacity} messages queued)"
+                )
+            ctx._count += 1
+        mailbox.append(msg)
+        if not ctx._sched:
+            ctx._sched = True
+            ctx._dispatcher.schedule(ctx)
+
+    @overload
+    async def send(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
+
+    @overload
+    async def send(self, msg: object, *, timeout: float | None = None) -> object: ...
+
+    async def send(self, msg: object, *, timeout: float | None = None) -> object:
+        """Send ``msg`` and wait for the handler's reply.
+
+        :param msg: the message; for a :class:`cinema.Message` ``[R]`` the reply is an ``R``
+        :param timeout: seconds to wait for the reply; the message is not withdrawn
+        :raises TimeoutError: no reply within ``timeout``
+        :raises cinema.UnhandledMessage: the actor has no handler for the message's type
+        :raises cinema.ActorStopped: the actor is stopped, or stopped before it replied
+        :raises cinema.ActorFailed: the handler raised (the exception is the ``__cause__``)
+        """
+        ctx = self._ctx
+        cls = type(msg)
+        try:
+            entry = ctx._info.table[cls]
+        except KeyError:
+            entry = ctx._info.lookup(cls)
+        if entry is None:
+            raise UnhandledMessage(type(ctx._actor), cls)
+        dispatcher = ctx._dispatcher
+        await dispatcher.checkpoint()
+        if ctx._state >= STOPPING:
+            raise ActorStopped(f"{self!r} is stopped")
+        if not ctx._sched and ctx._state == RUNNING and not entry[1]:
+            # Fast path: the actor is idle and the handler is synchronous, so running it
+            # here, in the sender's task, is indistinguishable from running it in the
+            # dispatcher and saves two task switches.
+            ctx._sched = True
+            try:
+                result = entry[0](ctx._actor, msg, ctx)
+            except Exception as exc:
+                dispatcher.fail_inline(ctx, exc)
+                raise ActorFailed(
+                    f"{type(ctx._actor).__qualname__} failed handling {cls.__qualname__}: {exc!r}"
+                ) from exc
+            if ctx._mailbox or ctx._state != RUNNING:
+                dispatcher.schedule(ctx)
+            else:
+                ctx._sched = False
+            return result
+        if ctx._capacity is not None:
+            while ctx._count >= ctx._capacity:
+                await ctx._wait_for_room()
+                if ctx._state >= STOPPING:
+                    raise ActorStopped(f"{self!r} is stopped")
+            ctx._count += 1
+        fut = dispatcher.new_future()
+        mailbox = ctx._mailbox
+        if mailbox is None:
+            mailbox = ctx._new_mailbox()
+        mailbox.append(Ask(msg, fut))
+        if not ctx._sched:
+            ctx._sched = True
+            dispatcher.schedule(ctx)
+        if timeout is None:
+            return await fut
+        with anyio.fail_after(timeout):
+            return await fut

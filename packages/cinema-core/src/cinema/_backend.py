@@ -1,0 +1,119 @@
+"""Small backend-specific primitives for the hot path.
+
+anyio's generic primitives checkpoint on every operation; the runtime's hot path (waking the
+dispatcher, replying to ``send``) uses asyncio futures or trio's low-level parking directly,
+behind the same small interface, so both backends keep the same semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Protocol
+
+
+class Future(Protocol):
+    """The subset of :class:`asyncio.Future` the runtime uses for replies and acks."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, value: Any, /) -> None: ...
+
+    def set_exception(self, exc: BaseException, /) -> None: ...
+
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+
+def current_backend() -> str:
+    """``"trio"`` inside a trio run, else ``"asyncio"``."""
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            return "trio"
+    return "asyncio"
+
+
+class TrioFuture:
+    """A one-shot result slot that one trio task awaits (a trio analogue of asyncio.Future)."""
+
+    __slots__ = ("_done", "_exc", "_result", "_task")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._result: Any = None
+        self._exc: BaseException | None = None
+        self._task: Any = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value: Any, /) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._result = value
+        self._wake()
+
+    def set_exception(self, exc: BaseException, /) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._exc = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        task = self._task
+        if task is not None:
+            self._task = None
+            import trio
+
+            trio.lowlevel.reschedule(task)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> Any:
+        if not self._done:
+            import trio
+
+            self._task = trio.lowlevel.current_task()
+
+            def abort(_: object) -> Any:
+                # Cancelled (e.g. a timeout): a later reply is dropped, as with asyncio.
+                self._task = None
+                self._done = True
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        if self._exc is not None:
+            raise self._exc
+        return self._result
+
+
+class Backend:
+    """The primitives of one backend, bound to the running event loop."""
+
+    __slots__ = ("checkpoint", "name", "new_future")
+
+    def __init__(self) -> None:
+        self.name = current_backend()
+        self.new_future: Callable[[], Future]
+        self.checkpoint: Callable[[], Awaitable[None]]
+        if self.name == "trio":
+            import trio
+
+            self.new_future = TrioFuture
+            self.checkpoint = trio.lowlevel.checkpoint
+        else:
+            loop = asyncio.get_running_loop()
+            self.new_future = loop.create_future
+            self.checkpoint = _asyncio_checkpoint
+
+
+async def _asyncio_checkpoint() -> None:
+    await asyncio.sleep(0)

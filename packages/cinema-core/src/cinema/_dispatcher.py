@@ -1,0 +1,607 @@
+"""The dispatcher: runs ready actors' handlers back to back, without a task switch per message.
+
+An actor with queued work is *scheduled*: it sits in the ready queue, is being processed, or is
+parked while one of its async steps (an ``async def`` handler or hook) runs in a task of its own.
+A scheduled actor is never scheduled twice, so one actor never runs two steps at once. Sync
+handlers run inline in the dispatcher's loop; async ones get a task while the dispatcher moves on
+to other actors, and hand the actor back when they finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask
+from ._backend import Backend, Future
+from ._envelopes import StreamEnd, StreamItem, Sys, Tick
+from ._errors import ActorFailed, ActorStopped, UnhandledMessage
+from ._handler import class_info
+from ._message import Terminated
+from ._supervision import ESCALATE, RESTART
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._context import Context
+    from ._system import ActorSystem
+
+logger = logging.getLogger("cinema")
+
+# How many messages one actor handles before the next ready actor gets its turn, and how many
+# the dispatcher handles in all before it yields to the event loop.
+PER_ACTOR = 256
+PER_TURN = 4096
+
+# Why a scheduled actor is parked (Context._wait).
+WAIT_OP = 1
+WAIT_CHILDREN = 2
+
+# Kinds of step (what an async step was running).
+HANDLER = 0
+STREAM = 1
+STARTED = 2
+STOPPED_HOOK = 3
+FINISHED = 4
+
+
+def _name(ctx: Context[Any]) -> str:
+    return f"{type(ctx._actor).__qualname__}#{ctx._id}"
+
+
+def _failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
+    error = ActorFailed(f"{_name(ctx)} failed handling {type(msg).__qualname__}: {exc!r}")
+    error.__cause__ = exc
+    return error
+
+
+class Dispatcher:
+    """Owns the ready queue of one :class:`cinema.ActorSystem`."""
+
+    def __init__(self, system: ActorSystem) -> None:
+        backend = Backend()
+        self.backend = backend.name
+        self.new_future: Callable[[], Future] = backend.new_future
+        self.checkpoint = backend.checkpoint
+        self._system = system
+        self._ready: deque[Context[Any]] = deque()
+        self._wakeup: Future | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        # While shutting down in a hurry, async steps are not given tasks but queued here for
+        # the shutdown driver (hooks run, handlers are dropped as cancelled).
+        self._hurry = False
+        self._deferred: deque[tuple[Context[Any], int, Any, tuple[Any, ...], Any]] = deque()
+        self._ops: set[anyio.CancelScope] = set()
+        self._scope: anyio.CancelScope | None = None
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def schedule(self, ctx: Context[Any]) -> None:
+        """Append a scheduled actor to the ready queue and wake the dispatcher."""
+        self._ready.append(ctx)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
+
+    async def run(self) -> None:
+        """The dispatcher task: drain ready actors, park while there are none."""
+        ready = self._ready
+        with anyio.CancelScope() as self._scope:
+            while True:
+                if not ready:
+                    await self.wait_for_work()
+                self.drain()
+                if ready:
+                    await self.checkpoint()
+
+    async def wait_for_work(self) -> None:
+        fut = self.new_future()
+        self._wakeup = fut
+        try:
+            await fut
+        finally:
+            if self._wakeup is fut:
+                self._wakeup = None
+
+    def drain(self) -> None:
+        ready = self._ready
+        budget = PER_TURN
+        process = self._process
+        while ready and budget > 0:
+            budget -= process(ready.popleft())
+
+    # -- processing one actor -----------------------------------------------------------------
+
+    def _process(self, ctx: Context[Any]) -> int:
+        """Advance one scheduled actor; return how many messages it handled."""
+        handled = 0
+        while True:
+            if ctx._wait:
+                return handled
+            if ctx._failure is not None:
+                self._on_failure(ctx)
+            state = ctx._state
+            if state == RUNNING:
+                mailbox = ctx._mailbox
+                if not mailbox:
+                    ctx._sched = False
+                    return handled
+                if handled >= PER_ACTOR:
+                    self._ready.append(ctx)
+                    return handled
+                handled += self._run_messages(ctx, mailbox, PER_ACTOR - handled)
+            elif state == STARTING:
+                self._start(ctx)
+            elif state == STOPPED:
+                return handled
+            else:
+                self._advance(ctx)
+
+    def _run_messages(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
+        # The hot loop: plain messages with sync handlers run back to back.
+        actor = ctx._actor
+        table = ctx._info.table
+        bounded = ctx._capacity is not None
+        count = 0
+        while mailbox and count < limit:
+            item = mailbox.popleft()
+            count += 1
+            entry = table.get(type(item))
+            if entry is not None:
+                if bounded:
+                    self._room(ctx)
+                func, is_async = entry
+                if is_async:
+                    self._start_op(ctx, HANDLER, func, (actor, item, ctx), None)
+                    break
+                try:
+                    func(actor, item, ctx)
+                except Exception as exc:
+                    ctx._failure = exc
+                    break
+                if ctx._state != RUNNING:
+                    break
+            elif not self._special(ctx, item):
+                break
+        return count
+
+    def _special(self, ctx: Context[Any], item: Any) -> bool:
+        """Handle a queued item that is not a plain message; False ends the actor's turn."""
+        cls = type(item)
+        actor = ctx._actor
+        info = ctx._info
+        if cls is Ask:
+            if ctx._capacity is not None:
+                self._room(ctx)
+            msg = item.msg
+            entry = info.lookup(type(msg))
+            if entry is None:
+                if not item.fut.done():
+                    item.fut.set_exception(UnhandledMessage(type(actor), type(msg)))
+                return True
+            return self._call(ctx, HANDLER, entry[0], entry[1], (actor, msg, ctx), item.fut)
+        if cls is Tick:
+            handle = item.handle
+            handle._queued = False
+            if handle._cancelled:
+                return True
+            msg = item.msg
+        elif cls is Sys:
+            msg = item.msg
+        elif cls is StreamItem:
+            func = info.handle
+            assert func is not None
+            args = (actor, item.item, ctx)
+            return self._call(ctx, STREAM, func, info.handle_async, args, item.ack)
+        elif cls is StreamEnd:
+            if info.finished is None:
+                return True
+            return self._call(ctx, FINISHED, info.finished, info.finished_async, (actor, ctx), None)
+        else:
+            # A plain message whose type this instance has no handler for: only possible when
+            # a restart's factory made an instance of another class.
+            if ctx._capacity is not None:
+                self._room(ctx)
+            self._system._dead_letter(item, ctx)
+            return True
+        entry = info.lookup(type(msg))
+        if entry is None:
+            self._system._dead_letter(msg, ctx)
+            return True
+        return self._call(ctx, HANDLER, entry[0], entry[1], (actor, msg, ctx), None)
+
+    def _call(
+        self,
+        ctx: Context[Any],
+        kind: int,
+        func: Any,
+        is_async: bool,
+        args: tuple[Any, ...],
+        reply: Any,
+    ) -> bool:
+        if is_async:
+            self._start_op(ctx, kind, func, args, reply)
+            return False
+        try:
+            result = func(*args)
+        except Exception as exc:
+            self._step_failed(ctx, kind, args, reply, exc)
+            return False
+        if reply is not None and not reply.done():
+            reply.set_result(result if kind == HANDLER else True)
+        return ctx._state == RUNNING
+
+    def _step_failed(
+        self, ctx: Context[Any], kind: int, args: tuple[Any, ...], reply: Any, exc: Exception
+    ) -> None:
+        if kind == STOPPED_HOOK:
+            logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
+            return
+        if reply is not None and not reply.done():
+            if kind == HANDLER:
+                reply.set_exception(_failed(ctx, args[1], exc))
+            else:
+                reply.set_result(False)
+        ctx._failure = exc
+
+    def _room(self, ctx: Context[Any]) -> None:
+        ctx._count -= 1
+        ext = ctx._ext
+        if ext is not None:
+            room = ext.room
+            while room:
+                fut = room.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    break
+
+    # -- async steps --------------------------------------------------------------------------
+
+    def _start_op(
+        self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
+    ) -> None:
+        ctx._wait = WAIT_OP
+        if self._hurry:
+            self._deferred.append((ctx, kind, func, args, reply))
+            return
+        assert self._tg is not None
+        self._tg.start_soon(self._op, ctx, kind, func, args, reply)
+
+    async def _op(
+        self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
+    ) -> None:
+        # stopped() runs shielded: it must run even when shutdown cancels handlers.
+        scope = anyio.CancelScope(shield=kind == STOPPED_HOOK)
+        self._ops.add(scope)
+        ok = False
+        result: Any = None
+        error: Exception | None = None
+        try:
+            with scope:
+                result = await func(*args)
+                ok = True
+        except Exception as exc:
+            error = exc
+        finally:
+            self._ops.discard(scope)
+            self._op_done(ctx, kind, args, reply, ok, result, error)
+
+    def _op_done(
+        self,
+        ctx: Context[Any],
+        kind: int,
+        args: tuple[Any, ...],
+        reply: Any,
+        ok: bool,
+        result: Any,
+        error: Exception | None,
+    ) -> None:
+        if kind == STOPPED_HOOK:
+            ctx._phase = 3
+        if ctx._state == STOPPED:
+            # Torn down while the step ran (a forced shutdown).
+            if reply is not None and not reply.done():
+                reply.set_exception(ActorStopped(f"{_name(ctx)} was stopped"))
+            return
+        if ok:
+            if reply is not None and not reply.done():
+                reply.set_result(result if kind == HANDLER else True)
+            if kind == STARTED and ctx._state == STARTING:
+                ctx._state = RUNNING
+        elif error is not None:
+            self._step_failed(ctx, kind, args, reply, error)
+        else:
+            # Cancelled by shutdown.
+            if reply is not None and not reply.done():
+                if kind == HANDLER:
+                    reply.set_exception(ActorStopped(f"{_name(ctx)} was cancelled by shutdown"))
+                else:
+                    reply.set_result(False)
+            if kind == STARTED and ctx._state == STARTING:
+                ctx._state = RUNNING
+        ctx._wait = 0
+        self.schedule(ctx)
+
+    def cancel_ops(self) -> None:
+        """Cancel every running async step except ``stopped`` hooks."""
+        for scope in list(self._ops):
+            if not scope.shield:
+                scope.cancel()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _start(self, ctx: Context[Any]) -> None:
+        info = ctx._info
+        hook = info.started
+        if hook is None:
+            ctx._state = RUNNING
+            return
+        if info.started_async:
+            self._start_op(ctx, STARTED, hook, (ctx._actor, ctx), None)
+            return
+        try:
+            hook(ctx._actor, ctx)
+        except Exception as exc:
+            ctx._failure = exc
+            return
+        if ctx._state == STARTING:
+            ctx._state = RUNNING
+
+    def _on_failure(self, ctx: Context[Any]) -> None:
+        exc = ctx._failure
+        assert exc is not None
+        ctx._failure = None
+        if ctx._state >= STOPPING:
+            logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
+            return
+        strategy = ctx._strategy
+        kind = strategy._kind if strategy is not None else 0
+        ctx._phase = 0
+        if kind == RESTART:
+            assert strategy is not None
+            window = ctx._extra().failures
+            now = time.monotonic()
+            window.append(now)
+            cutoff = now - strategy.within
+            while window and window[0] < cutoff:
+                window.popleft()
+            if len(window) > strategy.max_restarts:
+                logger.error(
+                    "%s failed %d times within %ss: stopping for good",
+                    _name(ctx),
+                    len(window),
+                    strategy.within,
+                    exc_info=exc,
+                )
+                ctx._state = STOPPING
+            else:
+                logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
+                ctx._state = RESTARTING
+        elif kind == ESCALATE:
+            logger.error("%s failed: escalating to its supervisor", _name(ctx), exc_info=exc)
+            ctx._extra().escalation = exc
+            ctx._state = STOPPING
+        else:
+            logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
+            ctx._state = STOPPING
+
+    def fail(self, ctx: Context[Any], exc: BaseException) -> None:
+        """Hand a failure from outside a handler (a stream, an escalation) to supervision."""
+        if ctx._state not in (STARTING, RUNNING):
+            logger.error("%s: failure while not running", _name(ctx), exc_info=exc)
+            return
+        if ctx._failure is None:
+            ctx._failure = exc
+        else:
+            logger.error("%s: further failure", _name(ctx), exc_info=exc)
+        if not ctx._sched:
+            ctx._sched = True
+            self.schedule(ctx)
+
+    def fail_inline(self, ctx: Context[Any], exc: BaseException) -> None:
+        """A handler run in the sender's task raised; ``ctx`` is scheduled already."""
+        ctx._failure = exc
+        self.schedule(ctx)
+
+    def _advance(self, ctx: Context[Any]) -> None:
+        """One step of a stop or restart: children, then ``stopped``, then the end."""
+        phase = ctx._phase
+        if phase == 0:
+            self._drop_timers_and_streams(ctx)
+            if ctx._state == STOPPING:
+                self._flush(ctx)
+            ctx._phase = 1
+            children = ctx._children
+            if children:
+                for child in list(children):
+                    child._request_stop()
+                ctx._wait = WAIT_CHILDREN
+                return
+            phase = 1
+        if phase == 1:
+            ctx._phase = 2
+            info = ctx._info
+            hook = info.stopped
+            if hook is not None:
+                if info.stopped_async:
+                    self._start_op(ctx, STOPPED_HOOK, hook, (ctx._actor, ctx), None)
+                    return
+                try:
+                    hook(ctx._actor, ctx)
+                except Exception as exc:
+                    logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
+            phase = ctx._phase = 3
+        if phase == 3:
+            if ctx._state == STOPPING:
+                self.finalize(ctx)
+            else:
+                self._recreate(ctx)
+
+    def _recreate(self, ctx: Context[Any]) -> None:
+        factory = ctx._factory
+        try:
+            assert factory is not None
+            actor = factory()
+            from ._actor import Actor
+
+            if not isinstance(actor, Actor):
+                raise TypeError(f"the factory returned {actor!r}, not an Actor")
+            info = class_info(type(actor))
+        except Exception as exc:
+            logger.error("%s: restart failed: stopping for good", _name(ctx), exc_info=exc)
+            ctx._state = STOPPING
+            self.finalize(ctx)
+            return
+        ctx._actor = actor
+        ctx._info = info
+        ctx._phase = 0
+        ctx._state = STARTING
+
+    def _drop_timers_and_streams(self, ctx: Context[Any]) -> None:
+        ext = ctx._ext
+        if ext is None:
+            return
+        for timer in list(ext.timers):
+            timer._drop()
+        ext.timers.clear()
+        for scope in list(ext.streams):
+            scope.cancel()
+        ext.streams.clear()
+        mailbox = ctx._mailbox
+        if mailbox:
+            kept: deque[Any] = deque()
+            for item in mailbox:
+                cls = type(item)
+                if cls is StreamItem:
+                    if not item.ack.done():
+                        item.ack.set_result(False)
+                elif cls is not StreamEnd and cls is not Tick:
+                    kept.append(item)
+            ctx._mailbox = kept
+
+    def _flush(self, ctx: Context[Any]) -> None:
+        """Refuse everything still queued for a stopping actor; nothing vanishes silently."""
+        mailbox = ctx._mailbox
+        if mailbox:
+            ctx._mailbox = None
+            for item in mailbox:
+                cls = type(item)
+                if cls is Ask:
+                    if not item.fut.done():
+                        item.fut.set_exception(ActorStopped(f"{_name(ctx)} stopped"))
+                elif cls is StreamItem:
+                    if not item.ack.done():
+                        item.ack.set_result(False)
+                elif cls is Sys:
+                    self._system._dead_letter(item.msg, ctx)
+                elif cls is not Tick and cls is not StreamEnd:
+                    self._system._dead_letter(item, ctx)
+        ctx._count = 0
+        ext = ctx._ext
+        if ext is not None:
+            while ext.room:
+                fut = ext.room.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+
+    def finalize(self, ctx: Context[Any]) -> None:
+        """The actor has stopped for good: tell everyone who needs to know."""
+        ctx._state = STOPPED
+        ctx._sched = True  # never scheduled again
+        ctx._wait = 0
+        self._drop_timers_and_streams(ctx)
+        self._flush(ctx)
+        system = self._system
+        addr = ctx._addr
+        escalation = None
+        ext = ctx._ext
+        if ext is not None:
+            for name in ext.names:
+                if system._names.get(name) is addr:
+                    del system._names[name]
+            ext.names.clear()
+            for watcher in list(ext.watchers):
+                if watcher._ext is not None:
+                    watcher._ext.watching.discard(ctx)
+                self.deliver(watcher, Terminated(addr))
+            ext.watchers.clear()
+            for target in list(ext.watching):
+                if target._ext is not None:
+                    target._ext.watchers.discard(ctx)
+            ext.watching.clear()
+            escalation = ext.escalation
+            ext.escalation = None
+        parent = ctx._parent
+        if parent is not None:
+            children = parent._children
+            if children is not None:
+                children.discard(ctx)
+                if parent._wait == WAIT_CHILDREN and not children:
+                    parent._wait = 0
+                    self.schedule(parent)
+            if escalation is not None:
+                self.fail(parent, escalation)
+        else:
+            system._top.pop(ctx, None)
+            if escalation is not None:
+                logger.error(
+                    "%s escalated a failure with no supervisor above it: its tree is stopped",
+                    _name(ctx),
+                    exc_info=escalation,
+                )
+        system._finalized()
+
+    def deliver(self, ctx: Context[Any], msg: object) -> None:
+        """Queue a runtime message (``Terminated``) for ``ctx``, past any mailbox bound."""
+        self.enqueue(ctx, Sys(msg))
+
+    def enqueue(self, ctx: Context[Any], item: object) -> bool:
+        """Queue a runtime item; False (and a dead letter if it matters) if ``ctx`` is dead."""
+        if ctx._state >= STOPPING:
+            cls = type(item)
+            if cls is Sys:
+                self._system._dead_letter(item.msg, ctx)  # type: ignore[attr-defined]  # Sys
+            elif cls is StreamItem:
+                ack = item.ack  # type: ignore[attr-defined]  # StreamItem
+                if not ack.done():
+                    ack.set_result(False)
+            return False
+        mailbox = ctx._mailbox
+        if mailbox is None:
+            mailbox = ctx._new_mailbox()
+        mailbox.append(item)
+        if not ctx._sched:
+            ctx._sched = True
+            self.schedule(ctx)
+        return True
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    async def drive_shutdown(self) -> None:
+        """Finish stopping every actor from the shutdown task, in a hurry.
+
+        Used once the grace period is over or when the system's block was cancelled: the
+        dispatcher task is cancelled, running handlers are cancelled, and this coroutine takes
+        over the ready queue. Async ``stopped`` hooks still run (shielded by the caller).
+        """
+        self._hurry = True
+        if self._scope is not None:
+            self._scope.cancel()
+        self.cancel_ops()
+        system = self._system
+        while system._live:
+            self.drain()
+            if self._deferred:
+                ctx, kind, func, args, reply = self._deferred.popleft()
+                if kind == STOPPED_HOOK:
+                    await self._op(ctx, kind, func, args, reply)
+                else:
+                    self._op_done(ctx, kind, args, reply, False, None, None)
+            elif not self._ready and system._live:
+                await self.wait_for_work()

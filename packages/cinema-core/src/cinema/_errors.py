@@ -1,0 +1,45 @@
+"""The errors Cinema raises. Every one derives from :class:`CinemaError`."""
+
+from __future__ import annotations
+
+
+class CinemaError(Exception):
+    """Base class of every error raised by Cinema."""
+
+
+class UnhandledMessage(CinemaError, TypeError):
+    """The target actor has no handler for the message's type.
+
+    Raised by ``do_send`` at the call, and by ``send`` before anything is enqueued.
+    """
+
+    def __init__(self, actor_type: type, message_type: type) -> None:
+        self.actor_type = actor_type
+        self.message_type = message_type
+        super().__init__(
+            f"actor {actor_type.__qualname__!r} has no handler for message type "
+            f"{message_type.__qualname__!r}"
+        )
+
+
+class ActorStopped(CinemaError):
+    """The actor is stopped, or stopped before it replied."""
+
+
+class ActorFailed(CinemaError):
+    """The handler raised while processing this ``send``.
+
+    The original exception is the ``__cause__``; the failure was also handed to supervision.
+    """
+
+
+class NameTaken(CinemaError):
+    """The registry name is already held by a live actor."""
+
+
+class MailboxFull(CinemaError):
+    """The bounded mailbox has no room for a ``do_send``."""
+
+
+class HandlerDefinitionError(CinemaError, TypeError):
+    """An ``@handler`` method or a stream handler is declared in a way Cinema cannot use."""

@@ -1,0 +1,161 @@
+"""The ``@handler`` decorator and the per-class dispatch tables built from it."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+import typing
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+from ._errors import HandlerDefinitionError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__cinema_handler__"
+
+
+def handler(func: F) -> F:
+    """Mark an actor method as the handler of the type its message parameter is annotated with.
+
+    The method takes ``(self, msg, ctx)``; it may be ``def`` or ``async def``. Dispatch follows
+    the class hierarchy of the message: a handler for a base class serves its subclasses, and
+    the most specific handler wins. A union annotation (``A | B``) handles each member.
+
+    :param func: the method to mark
+    :return: the same function, unchanged
+    """
+    setattr(func, _MARK, True)
+    return func
+
+
+# A dispatch entry: (function, is_async). Cached per message type in ClassInfo.table.
+Entry = tuple[Callable[..., Any], bool]
+
+
+class ClassInfo:
+    """What the runtime needs to know about one actor class, computed once per class."""
+
+    __slots__ = (
+        "__weakref__",
+        "cls",
+        "declared",
+        "finished",
+        "finished_async",
+        "handle",
+        "handle_async",
+        "started",
+        "started_async",
+        "stopped",
+        "stopped_async",
+        "table",
+    )
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        # message type -> entry, as declared by @handler methods (most derived class wins)
+        self.declared: dict[type, Entry] = {}
+        # message type -> entry or None (no handler), resolved along the message's MRO; the
+        # runtime's hot path reads this dict only.
+        self.table: dict[type, Entry | None] = {}
+        self.started, self.started_async = _hook(cls, "started")
+        self.stopped, self.stopped_async = _hook(cls, "stopped")
+        self.handle, self.handle_async = _hook(cls, "handle")
+        self.finished, self.finished_async = _hook(cls, "finished")
+        seen: set[str] = set()
+        for klass in cls.__mro__:
+            for name, value in vars(klass).items():
+                if name in seen:
+                    continue
+                seen.add(name)
+                func = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+                if callable(func) and getattr(func, _MARK, False):
+                    for msg_type in _message_types(cls, name, func):
+                        self.declared.setdefault(msg_type, (func, _is_async(func)))
+
+    def lookup(self, msg_type: type) -> Entry | None:
+        """The handler entry for ``msg_type``, or ``None``; cached."""
+        try:
+            return self.table[msg_type]
+        except KeyError:
+            pass
+        entry: Entry | None = None
+        for base in msg_type.__mro__:
+            entry = self.declared.get(base)
+            if entry is not None:
+                break
+        self.table[msg_type] = entry
+        return entry
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func)
+
+
+def _hook(cls: type, name: str) -> tuple[Callable[..., Any] | None, bool]:
+    """The lifecycle/stream hook ``name`` if a class overrides the base no-op, else None."""
+    func = getattr(cls, name, None)
+    if func is None or getattr(func, "__cinema_default__", False):
+        return None, False
+    return func, _is_async(func)
+
+
+def _message_types(cls: type, name: str, func: Callable[..., Any]) -> list[type]:
+    where = f"{cls.__qualname__}.{name}"
+    code = getattr(func, "__code__", None)
+    if code is None or code.co_argcount < 2:
+        raise HandlerDefinitionError(
+            f"handler {where} must take (self, message, ctx); it takes no message parameter"
+        )
+    param = code.co_varnames[1]
+    annotations = getattr(func, "__annotations__", {})
+    if param not in annotations:
+        raise HandlerDefinitionError(
+            f"handler {where} has no type annotation on its message parameter {param!r}: "
+            "Cinema dispatches by that annotation"
+        )
+    annotation = annotations[param]
+    if isinstance(annotation, str):
+        module = sys.modules.get(func.__module__)
+        globalns = dict(vars(module)) if module is not None else {}
+        globalns.update(getattr(func, "__globals__", {}))
+        try:
+            annotation = eval(annotation, globalns, dict(vars(cls)))
+        except Exception as exc:
+            raise HandlerDefinitionError(
+                f"cannot resolve the message annotation {annotation!r} of handler {where}: "
+                f"{exc}. The name must be importable from the module that defines the handler."
+            ) from exc
+    return _flatten(annotation, where)
+
+
+def _flatten(annotation: object, where: str) -> list[type]:
+    origin = get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        result: list[type] = []
+        for arg in get_args(annotation):
+            result.extend(_flatten(arg, where))
+        return result
+    if origin is typing.Annotated:
+        return _flatten(get_args(annotation)[0], where)
+    if origin is not None and isinstance(origin, type):
+        return [origin]
+    if isinstance(annotation, type):
+        return [annotation]
+    raise HandlerDefinitionError(
+        f"the message annotation of handler {where} must be a class or a union of classes, "
+        f"not {annotation!r}"
+    )
+
+
+_infos: weakref.WeakKeyDictionary[type, ClassInfo] = weakref.WeakKeyDictionary()
+
+
+def class_info(cls: type) -> ClassInfo:
+    """The (cached) :class:`ClassInfo` of an actor class."""
+    info = _infos.get(cls)
+    if info is None:
+        info = _infos[cls] = ClassInfo(cls)
+    return info

@@ -1,0 +1,286 @@
+"""The actor system: spawns actors, owns the dispatcher, the registry and the dead letters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar, final, overload
+
+import anyio
+import anyio.abc
+
+from ._actor import Actor
+from ._addr import RUNNING, STOPPED, STOPPING, Addr
+from ._context import Context
+from ._dispatcher import Dispatcher
+from ._errors import ActorStopped, CinemaError, NameTaken
+from ._handler import class_info
+from ._supervision import SupervisorStrategy, seconds
+
+if TYPE_CHECKING:
+    from ._plugins import PluginRegistry
+
+A = TypeVar("A", bound=Actor)
+
+logger = logging.getLogger("cinema")
+
+
+@final
+class ActorSystem:
+    """Runs actors. Use it as an async context manager::
+
+        async with ActorSystem() as system:
+            addr = system.spawn(Greeter())
+
+    Leaving the block stops every actor (children before parents): running handlers get
+    ``shutdown_timeout`` seconds to finish and are then cancelled; ``stopped`` hooks run either
+    way. If the block itself is cancelled, handlers are cancelled at once.
+
+    :param shutdown_timeout: grace period for running handlers at shutdown, in seconds
+    """
+
+    def __init__(self, *, shutdown_timeout: float = 5.0) -> None:
+        self._shutdown_timeout = seconds(shutdown_timeout, "shutdown_timeout")
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._dispatcher: Dispatcher = None  # type: ignore[assignment]  # set on entry
+        self._top: dict[Context[Any], None] = {}
+        self._names: dict[str, Addr[Any]] = {}
+        self._live = 0
+        self._next_id = 0
+        self._dead_letters = 0
+        self._state = "new"
+        self._all_stopped: anyio.Event | None = None
+        self._plugins: PluginRegistry | None = None
+
+    def __repr__(self) -> str:
+        return f"<ActorSystem {self._state}, {self._live} actors>"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise CinemaError("an ActorSystem can be entered only once")
+        from ._plugins import load_plugins
+
+        self._plugins = load_plugins()
+        self._dispatcher = Dispatcher(self)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._dispatcher._tg = tg
+        tg.start_soon(self._dispatcher.run)
+        self._state = "running"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg = self._tg
+        assert tg is not None
+        hurry = exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._shutdown(hurry)
+        finally:
+            self._state = "closed"
+            tg.cancel_scope.cancel()
+        return await tg.__aexit__(exc_type, exc, tb)
+
+    async def _shutdown(self, hurry: bool) -> None:
+        self._state = "closing"
+        for ctx in list(self._top):
+            ctx._request_stop()
+        if not self._live:
+            return
+        self._all_stopped = anyio.Event()
+        if not hurry:
+            with anyio.move_on_after(self._shutdown_timeout):
+                await self._all_stopped.wait()
+            if not self._live:
+                return
+            logger.warning(
+                "shutdown: %d actors still busy after %ss: cancelling their handlers",
+                self._live,
+                self._shutdown_timeout,
+            )
+        with anyio.move_on_after(max(self._shutdown_timeout, 1.0)):
+            await self._dispatcher.drive_shutdown()
+        if self._live:
+            logger.error("shutdown: %d actors did not stop; abandoning them", self._live)
+            for ctx in list(self._top):
+                self._abandon(ctx)
+
+    def _abandon(self, ctx: Context[Any]) -> None:
+        for child in list(ctx._children or ()):
+            self._abandon(child)
+        if ctx._state != STOPPED:
+            ctx._state = STOPPING
+            self._dispatcher.finalize(ctx)
+
+    def _finalized(self) -> None:
+        self._live -= 1
+        if not self._live and self._all_stopped is not None:
+            self._all_stopped.set()
+
+    # -- spawning -----------------------------------------------------------------------------
+
+    def spawn(self, actor: A, *, mailbox_capacity: int | None = None) -> Addr[A]:
+        """Start ``actor`` as a top-level actor supervised with the default strategy (stop).
+
+        Returns at once; ``started`` runs before the first message is handled.
+
+        :param actor: the actor instance
+        :param mailbox_capacity: bound the mailbox (``None``: unbounded)
+        :return: the actor's address
+        """
+        return self._spawn(actor, None, None, None, mailbox_capacity)
+
+    def spawn_with_strategy(
+        self,
+        factory: Callable[[], A],
+        strategy: SupervisorStrategy,
+        *,
+        mailbox_capacity: int | None = None,
+    ) -> Addr[A]:
+        """Start a top-level actor from a zero-argument factory, supervised by ``strategy``.
+
+        The factory is called once now and again for each restart.
+        """
+        return self._spawn_factory(factory, strategy, None, mailbox_capacity)
+
+    def _spawn_factory(
+        self,
+        factory: Callable[[], A],
+        strategy: SupervisorStrategy,
+        parent: Context[Any] | None,
+        capacity: int | None,
+    ) -> Addr[A]:
+        if not callable(factory):
+            raise TypeError(f"factory must be a zero-argument callable, got {factory!r}")
+        if not isinstance(strategy, SupervisorStrategy):
+            raise TypeError(f"strategy must be a SupervisorStrategy, got {strategy!r}")
+        self._check_running()
+        return self._spawn(factory(), parent, strategy, factory, capacity)
+
+    def _check_running(self) -> None:
+        if self._state != "running":
+            if self._state == "new":
+                raise CinemaError(
+                    "the ActorSystem is not running: use `async with ActorSystem() as system:`"
+                )
+            raise CinemaError("the ActorSystem is shutting down")
+
+    def _spawn(
+        self,
+        actor: A,
+        parent: Context[Any] | None,
+        strategy: SupervisorStrategy | None,
+        factory: Callable[[], A] | None,
+        capacity: int | None,
+    ) -> Addr[A]:
+        if self._state != "running":
+            self._check_running()
+        if not isinstance(actor, Actor):
+            raise TypeError(f"spawn needs an Actor instance, got {actor!r}")
+        if capacity is not None and (
+            isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+        ):
+            raise ValueError(f"mailbox_capacity must be a positive int or None, not {capacity!r}")
+        info = class_info(type(actor))
+        self._next_id += 1
+        ctx = Context(self, actor, info, parent, strategy, factory, capacity, self._next_id)
+        if parent is None:
+            self._top[ctx] = None
+        else:
+            children = parent._children
+            if children is None:
+                children = parent._children = set()
+            children.add(ctx)
+        self._live += 1
+        if info.started is None:
+            ctx._state = RUNNING
+        else:
+            ctx._sched = True
+            self._dispatcher.schedule(ctx)
+        return ctx._addr
+
+    # -- registry -----------------------------------------------------------------------------
+
+    def register(self, name: str, addr: Addr[Actor]) -> None:
+        """Register ``addr`` under ``name``; the entry goes away when the actor stops for good.
+
+        Registering the same address under the same name again does nothing.
+
+        :raises cinema.NameTaken: the name is held by another live actor
+        :raises cinema.ActorStopped: the actor is not alive
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"registry names are str, not {type(name).__name__}")
+        if not isinstance(addr, Addr):
+            raise TypeError(f"register needs an Addr, got {addr!r}")
+        ctx = addr._ctx
+        if ctx._state >= STOPPING:
+            raise ActorStopped(f"cannot register {addr!r}: it is stopped")
+        held = self._names.get(name)
+        if held is not None:
+            if held is addr:
+                return
+            if held._ctx._state < STOPPING:
+                raise NameTaken(f"the name {name!r} is held by {held!r}")
+        self._names[name] = addr
+        ctx._extra().names.add(name)
+
+    @overload
+    def lookup(self, name: str) -> Addr[Actor] | None: ...
+
+    @overload
+    def lookup(self, name: str, actor_type: type[A]) -> Addr[A] | None: ...
+
+    def lookup(self, name: str, actor_type: type[Actor] = Actor) -> Addr[Actor] | None:
+        """The address registered under ``name``, if its actor is an ``actor_type``.
+
+        :return: the address, or ``None`` if the name is unknown or the type differs
+        """
+        addr = self._names.get(name)
+        if addr is None or addr._ctx._state >= STOPPING:
+            return None
+        if not isinstance(addr._ctx._actor, actor_type):
+            return None
+        return addr
+
+    def unregister(self, name: str) -> bool:
+        """Remove ``name`` from the registry.
+
+        :return: whether the name was registered
+        """
+        addr = self._names.pop(name, None)
+        if addr is None:
+            return False
+        ext = addr._ctx._ext
+        if ext is not None:
+            ext.names.discard(name)
+        return True
+
+    # -- observability ------------------------------------------------------------------------
+
+    @property
+    def dead_letters(self) -> int:
+        """How many messages went to the dead letters so far (each is logged at debug)."""
+        return self._dead_letters
+
+    @property
+    def plugins(self) -> PluginRegistry:
+        """The transports and serializers found through the ``cinema`` entry points."""
+        if self._plugins is None:
+            from ._plugins import load_plugins
+
+            self._plugins = load_plugins()
+        return self._plugins
+
+    def _dead_letter(self, msg: object, ctx: Context[Any]) -> None:
+        self._dead_letters += 1
+        logger.debug("dead letter: %r for %r", msg, ctx._addr)
