@@ -1,0 +1,430 @@
+"""The client side: many requests in flight on one connection, matched by correlation id."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from types import TracebackType
+from typing import Generic, Self, TypeVar, final
+
+import anyio
+from google.protobuf.message import Message as ProtoMessage
+
+from cinema._actor import Actor
+from cinema.abc import Connection
+
+from ._errors import AuthenticationError, ConnectionLost, ProtocolError
+from ._protobuf import ProtobufSerializer
+from ._rpc import Req, Resp, Rpc
+from ._wire import (
+    NONCE_SIZE,
+    PROTOCOL_VERSION,
+    client_proof,
+    error_from_wire,
+    parse_frame,
+    server_proof,
+)
+from .proto import wire_pb2 as pb
+
+__all__ = ["RemoteAddr", "RemoteClient"]
+
+log = logging.getLogger("cinema.remote")
+
+A_co = TypeVar("A_co", bound=Actor, covariant=True)
+
+_SERIALIZER = ProtobufSerializer()
+# Errors from a transport that mean the connection is unusable.
+_BROKEN = (
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    OSError,
+    ProtocolError,
+)
+
+
+class _Pending:
+    """One request in flight: where its reply lands, and how its waiter is woken."""
+
+    __slots__ = ("error", "reply", "wake")
+
+    def __init__(self) -> None:
+        self.reply: pb.Frame | None = None
+        self.error: BaseException | None = None
+        self.wake = anyio.Event()
+
+
+def _as_secret(secret: bytes | str | None) -> bytes | None:
+    return secret.encode() if isinstance(secret, str) else secret
+
+
+@final
+class RemoteClient:
+    """A client for one connection to a :class:`RemoteServer`.
+
+    Usable as soon as it is constructed: the version (and optional shared-secret) handshake runs
+    on the first request. Requests from many tasks share the connection; replies are matched by
+    correlation id, so they may complete in any order. There is no background task: whichever
+    caller is waiting reads frames for everyone, so the client needs no task group.
+
+    :param conn: a connection from a transport, e.g. ``await TcpTransport().connect(...)``.
+    :param secret: the shared secret, if the server requires one (bytes or str). With a
+        secret, the client also checks that the server knows it.
+    :param node: this side's node name, sent in the handshake (for the server's logs).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        secret: bytes | str | None = None,
+        node: str = "",
+    ) -> None:
+        self._conn = conn
+        self._secret = _as_secret(secret)
+        self._node = node
+        self._next_id = 1
+        self._pending: dict[int, _Pending] = {}
+        self._reading = False
+        self._ready = False
+        self._handshake_lock = anyio.Lock()
+        self._error: ConnectionLost | None = None
+        self.server_node = ""
+
+    # -- public API --------------------------------------------------------------------------
+
+    def remote_addr(self, actor_type: type[A_co], node: str, actor_name: str) -> RemoteAddr[A_co]:
+        """The address of actor ``actor_name`` on node ``node`` behind this connection.
+
+        :param actor_type: the remote actor's class (for typing and reprs only).
+        """
+        return RemoteAddr(self, actor_type, node, actor_name)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the connection is closed or lost."""
+        return self._error is not None
+
+    async def request_extension(
+        self,
+        kind: str,
+        data: bytes,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109  # per-call timeout, as in Addr.send
+    ) -> bytes:
+        """Send a protocol-extension request (e.g. cluster gossip) and return the reply's data.
+
+        :raises UnknownExtension: the server has no handler for ``kind``.
+        :raises RemoteHandlerError: the server's extension handler raised.
+        """
+        frame = pb.Frame(
+            extension=pb.Extension(kind=kind, envelope_kind=pb.ENVELOPE_KIND_REQUEST, data=data)
+        )
+        reply = await self._request(frame, timeout)
+        ext = reply.extension
+        if ext.HasField("error"):
+            raise error_from_wire(ext.error)
+        return ext.data
+
+    async def send_extension(self, kind: str, data: bytes) -> None:
+        """Send a one-way protocol-extension frame; return once written."""
+        await self._send_oneway(
+            pb.Frame(
+                extension=pb.Extension(kind=kind, envelope_kind=pb.ENVELOPE_KIND_ONEWAY, data=data)
+            )
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection. Requests in flight fail with :class:`ConnectionLost`."""
+        self._fail(ConnectionLost("the client was closed"))
+        await self._conn.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._error else "open"
+        return f"<RemoteClient {self._conn.remote_address} {state}, {len(self._pending)} pending>"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise ConnectionLost(str(self._error)) from self._error
+
+    def _fail(self, error: ConnectionLost) -> None:
+        if self._error is None:
+            self._error = error
+        for pending in self._pending.values():
+            if pending.reply is None and pending.error is None:
+                pending.error = error
+                pending.wake.set()
+
+    async def _write(self, frame: pb.Frame) -> None:
+        try:
+            await self._conn.send_frame(frame.SerializeToString())
+        except _BROKEN as exc:
+            self._fail(ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}"))
+            self._check()
+
+    async def _read(self) -> pb.Frame:
+        try:
+            return parse_frame(await self._conn.receive_frame())
+        except _BROKEN as exc:
+            error = ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}")
+            self._fail(error)
+            raise (self._error or error) from exc
+
+    async def _ensure_ready(self) -> None:
+        if self._ready:
+            self._check()
+            return
+        async with self._handshake_lock:
+            self._check()
+            if not self._ready:
+                try:
+                    await self._handshake()
+                except BaseException:
+                    # A handshake cut short (timeout, cancellation) leaves the connection in an
+                    # unknown state: nobody may use it after this.
+                    self._fail(ConnectionLost("the handshake did not complete"))
+                    with anyio.CancelScope(shield=True):
+                        await self._conn.aclose()
+                    raise
+                self._ready = True
+
+    async def _handshake(self) -> None:
+        nonce = os.urandom(NONCE_SIZE)
+        await self._write(
+            pb.Frame(
+                hello=pb.Hello(
+                    protocol_version=PROTOCOL_VERSION, node=self._node, client_nonce=nonce
+                )
+            )
+        )
+        frame = await self._read()
+        body = frame.WhichOneof("body")
+        if body == "close":
+            self._fail_closed(frame.close)
+            self._check()
+        if body != "welcome":
+            await self._abort(ProtocolError(f"expected a welcome frame, got {body}"))
+        welcome = frame.welcome
+        if welcome.protocol_version != PROTOCOL_VERSION:
+            await self._abort(
+                ProtocolError(f"server speaks protocol version {welcome.protocol_version}")
+            )
+        self.server_node = welcome.node
+        if welcome.auth_required and self._secret is None:
+            await self._abort(AuthenticationError("the server requires a shared secret"))
+        if self._secret is not None:
+            if not welcome.auth_required or not hmac.compare_digest(
+                welcome.server_proof, server_proof(self._secret, nonce, welcome.server_nonce)
+            ):
+                await self._abort(AuthenticationError("the server does not know the secret"))
+            proof = client_proof(self._secret, welcome.server_nonce, nonce)
+            await self._write(pb.Frame(auth=pb.Auth(client_proof=proof)))
+
+    async def _abort(self, error: Exception) -> None:
+        lost = error if isinstance(error, ConnectionLost) else ConnectionLost(str(error))
+        self._fail(lost)
+        await self._conn.aclose()
+        raise error
+
+    def _fail_closed(self, close: pb.Close) -> None:
+        error = error_from_wire(close.error)
+        if not isinstance(error, ConnectionLost):
+            error = ConnectionLost(f"the server closed the connection: {error}")
+        self._fail(error)
+
+    def _dispatch(self, frame: pb.Frame) -> None:
+        body = frame.WhichOneof("body")
+        if body == "envelope":
+            cid, kind = frame.envelope.correlation_id, frame.envelope.kind
+        elif body == "extension":
+            cid, kind = frame.extension.correlation_id, frame.extension.envelope_kind
+        elif body == "close":
+            self._fail_closed(frame.close)
+            return
+        else:
+            log.warning("ignoring unexpected %s frame from %s", body, self._conn.remote_address)
+            return
+        if kind != pb.ENVELOPE_KIND_REPLY:
+            log.warning("ignoring a request from server %s", self._conn.remote_address)
+            return
+        pending = self._pending.get(cid)
+        if pending is None:
+            # The caller gave up (timeout, cancellation) before the reply came.
+            log.debug("dropping late reply %d from %s", cid, self._conn.remote_address)
+            return
+        pending.reply = frame
+        pending.wake.set()
+
+    def _hand_over(self) -> None:
+        """Wake one waiting caller so that it takes over reading."""
+        for pending in self._pending.values():
+            if pending.reply is None and pending.error is None:
+                old, pending.wake = pending.wake, anyio.Event()
+                old.set()
+                return
+
+    async def _wait(self, pending: _Pending) -> None:
+        while pending.reply is None and pending.error is None:
+            if self._reading:
+                await pending.wake.wait()
+                continue
+            self._reading = True
+            try:
+                while pending.reply is None and pending.error is None:
+                    self._dispatch(await self._read())
+            finally:
+                self._reading = False
+
+    async def _request(self, frame: pb.Frame, limit: float | None) -> pb.Frame:
+        with anyio.fail_after(limit):
+            await self._ensure_ready()
+            cid = self._next_id
+            self._next_id += 1
+            pending = _Pending()
+            self._pending[cid] = pending
+            try:
+                if frame.HasField("envelope"):
+                    frame.envelope.correlation_id = cid
+                else:
+                    frame.extension.correlation_id = cid
+                await self._write(frame)
+                await self._wait(pending)
+            finally:
+                del self._pending[cid]
+                if not self._reading:
+                    self._hand_over()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.reply is not None
+        return pending.reply
+
+    async def _send_oneway(self, frame: pb.Frame) -> None:
+        await self._ensure_ready()
+        await self._write(frame)
+
+    async def _envelope_request(
+        self, node: str, actor: str, message: object, limit: float | None
+    ) -> pb.Envelope:
+        envelope = self._envelope(node, actor, message, pb.ENVELOPE_KIND_REQUEST)
+        reply = (await self._request(pb.Frame(envelope=envelope), limit)).envelope
+        if reply.HasField("error"):
+            raise error_from_wire(reply.error)
+        return reply
+
+    def _envelope(
+        self, node: str, actor: str, message: object, kind: pb.EnvelopeKind.ValueType
+    ) -> pb.Envelope:
+        return pb.Envelope(
+            kind=kind,
+            target_node=node,
+            actor_name=actor,
+            message_type=_SERIALIZER.type_name(type(message)),
+            payload=_SERIALIZER.encode(message),
+        )
+
+
+@final
+class RemoteAddr(Generic[A_co]):
+    """The address of an actor served by a remote node, bound to one :class:`RemoteClient`.
+
+    Made by :meth:`RemoteClient.remote_addr`. Messages are protobuf messages.
+    """
+
+    __slots__ = ("_client", "actor_name", "actor_type", "node")
+
+    def __init__(
+        self, client: RemoteClient, actor_type: type[A_co], node: str, actor_name: str
+    ) -> None:
+        self._client = client
+        self.actor_type = actor_type
+        self.node = node
+        self.actor_name = actor_name
+
+    async def send(
+        self,
+        message: ProtoMessage,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109  # per-call timeout, as in Addr.send
+    ) -> pb.Envelope:
+        """Send a request and return the raw reply :class:`Envelope` (decode ``.payload``).
+
+        :raises UnknownActor: the server knows no such node or actor.
+        :raises UnknownMessageType: the server does not know or handle the message's type.
+        :raises RemoteHandlerError: the remote handler raised.
+        :raises cinema.ActorStopped: the remote actor is stopped.
+        :raises ConnectionLost: the connection is (or gets) lost before the reply.
+        :raises TimeoutError: no reply within ``timeout`` seconds.
+        """
+        return await self._client._envelope_request(self.node, self.actor_name, message, timeout)
+
+    async def call(
+        self,
+        rpc: Rpc[Req, Resp],
+        message: Req,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109  # per-call timeout, as in Addr.send
+    ) -> Resp:
+        """Send a request and return its decoded reply, typed by ``rpc``::
+
+            ADD = rpc(Add, AddResult)
+            result = await remote.call(ADD, Add(n=5))   # AddResult
+
+        Raises what :meth:`send` raises, and :class:`ProtocolError` if the reply is not a
+        ``rpc.response``.
+        """
+        if not isinstance(message, rpc.request):
+            raise TypeError(
+                f"{rpc!r} takes {rpc.request.__qualname__}, not {type(message).__qualname__}"
+            )
+        reply = await self.send(message, timeout=timeout)
+        expected = _SERIALIZER.type_name(rpc.response)
+        if reply.message_type != expected:
+            raise ProtocolError(
+                f"expected a {expected} reply, got {reply.message_type or 'no value'!r}"
+            )
+        try:
+            return _SERIALIZER.decode(reply.payload, rpc.response)
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from exc
+
+    async def do_send(self, message: ProtoMessage) -> None:
+        """Send a one-way message; return once it is written (no reply, no remote errors).
+
+        :raises ConnectionLost: the connection is lost.
+        """
+        client = self._client
+        envelope = client._envelope(self.node, self.actor_name, message, pb.ENVELOPE_KIND_ONEWAY)
+        await client._send_oneway(pb.Frame(envelope=envelope))
+
+    def __repr__(self) -> str:
+        return f"<RemoteAddr {self.actor_type.__qualname__} {self.actor_name!r}@{self.node!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RemoteAddr):
+            return NotImplemented
+        return (self._client, self.node, self.actor_name) == (
+            other._client,
+            other.node,
+            other.actor_name,
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self._client), self.node, self.actor_name))
+
+
+RemoteClient.__module__ = "cinema.remote"
+RemoteAddr.__module__ = "cinema.remote"

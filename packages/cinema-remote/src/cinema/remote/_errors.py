@@ -1,0 +1,88 @@
+"""Errors raised by remote messaging. All derive from :class:`cinema.CinemaError`."""
+
+from __future__ import annotations
+
+from cinema._errors import ActorStopped, CinemaError
+
+__all__ = [
+    "ActorStopped",
+    "AuthenticationError",
+    "ConnectionLost",
+    "FrameTooLarge",
+    "PayloadDecodeError",
+    "ProtocolError",
+    "RemoteError",
+    "RemoteHandlerError",
+    "UnknownActor",
+    "UnknownExtension",
+    "UnknownMessageType",
+]
+
+
+class RemoteError(CinemaError):
+    """Base class of the errors specific to remote messaging."""
+
+
+class ConnectionLost(RemoteError):
+    """The connection to the peer is gone: requests in flight and later calls fail at once."""
+
+
+class AuthenticationError(ConnectionLost):
+    """The shared-secret handshake failed (wrong or missing secret on either side)."""
+
+
+class ProtocolError(RemoteError):
+    """The peer sent something that does not follow the wire protocol."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame's length prefix exceeds the configured maximum frame size."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"frame of {size} bytes exceeds the limit of {limit} bytes")
+
+
+class PayloadDecodeError(ProtocolError):
+    """A payload does not parse as the message type it claims to be."""
+
+
+class UnknownActor(RemoteError):
+    """The server knows no such node or actor name, and no route for the message's type."""
+
+
+class UnknownMessageType(RemoteError):
+    """The server does not know the message type, or the target actor does not handle it."""
+
+
+class UnknownExtension(RemoteError):
+    """The server has no handler registered for that extension kind."""
+
+
+class RemoteHandlerError(RemoteError):
+    """The remote handler raised.
+
+    :ivar type_name: the remote exception's type name, e.g. ``"ValueError"``.
+    :ivar remote_message: the remote exception's message.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        self.type_name = type_name
+        self.remote_message = message
+        super().__init__(f"remote handler raised {type_name}: {message}")
+
+
+for _cls in (
+    RemoteError,
+    ConnectionLost,
+    AuthenticationError,
+    ProtocolError,
+    FrameTooLarge,
+    PayloadDecodeError,
+    UnknownActor,
+    UnknownMessageType,
+    UnknownExtension,
+    RemoteHandlerError,
+):
+    _cls.__module__ = "cinema.remote"

@@ -1,0 +1,120 @@
+"""Protocol constants and the mapping between wire error kinds and Python exceptions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Final
+
+from google.protobuf.message import DecodeError
+
+from cinema._errors import ActorStopped
+
+from ._errors import (
+    AuthenticationError,
+    ConnectionLost,
+    PayloadDecodeError,
+    ProtocolError,
+    RemoteError,
+    RemoteHandlerError,
+    UnknownActor,
+    UnknownExtension,
+    UnknownMessageType,
+)
+from .proto import wire_pb2 as pb
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "client_proof",
+    "error_from_wire",
+    "error_to_wire",
+    "parse_frame",
+    "server_proof",
+]
+
+#: The wire protocol version this implementation speaks.
+PROTOCOL_VERSION: Final = 1
+
+NONCE_SIZE: Final = 32
+MIN_NONCE_SIZE: Final = 16
+MAX_NONCE_SIZE: Final = 64
+
+
+def _mac(secret: bytes, label: bytes, first: bytes, second: bytes) -> bytes:
+    return hmac.new(secret, label + first + second, hashlib.sha256).digest()
+
+
+def server_proof(secret: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
+    """The server's HMAC proof that it knows the shared secret."""
+    return _mac(secret, b"cinema-v1 server", client_nonce, server_nonce)
+
+
+def client_proof(secret: bytes, server_nonce: bytes, client_nonce: bytes) -> bytes:
+    """The client's HMAC proof that it knows the shared secret."""
+    return _mac(secret, b"cinema-v1 client", server_nonce, client_nonce)
+
+
+def parse_frame(data: bytes) -> pb.Frame:
+    """Parse a received frame.
+
+    :raises ProtocolError: the bytes are not a ``Frame`` or carry no body.
+    """
+    frame = pb.Frame()
+    try:
+        frame.ParseFromString(data)
+    except DecodeError as exc:
+        raise ProtocolError(f"undecodable frame of {len(data)} bytes: {exc}") from exc
+    if frame.WhichOneof("body") is None:
+        raise ProtocolError(f"frame of {len(data)} bytes has no known body")
+    return frame
+
+
+def error_to_wire(exc: BaseException) -> pb.Error:
+    """Describe a server-side failure for a reply."""
+    kind: pb.ErrorKind.ValueType
+    if isinstance(exc, UnknownActor):
+        kind = pb.ERROR_KIND_UNKNOWN_ACTOR
+    elif isinstance(exc, UnknownMessageType):
+        kind = pb.ERROR_KIND_UNKNOWN_MESSAGE_TYPE
+    elif isinstance(exc, UnknownExtension):
+        kind = pb.ERROR_KIND_UNKNOWN_EXTENSION
+    elif isinstance(exc, ActorStopped):
+        kind = pb.ERROR_KIND_ACTOR_STOPPED
+    elif isinstance(exc, RemoteHandlerError):
+        return pb.Error(
+            kind=pb.ERROR_KIND_HANDLER_ERROR, type_name=exc.type_name, message=exc.remote_message
+        )
+    elif isinstance(exc, PayloadDecodeError):
+        kind = pb.ERROR_KIND_DECODE_ERROR
+    elif isinstance(exc, ProtocolError):
+        kind = pb.ERROR_KIND_PROTOCOL_ERROR
+    else:
+        return pb.Error(
+            kind=pb.ERROR_KIND_INTERNAL, type_name=type(exc).__qualname__, message=str(exc)
+        )
+    return pb.Error(kind=kind, type_name=type(exc).__qualname__, message=str(exc))
+
+
+def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped:
+    """The exception a caller gets for an error reply."""
+    kind = error.kind
+    text = error.message or pb.ErrorKind.Name(kind)
+    if kind == pb.ERROR_KIND_UNKNOWN_ACTOR:
+        return UnknownActor(text)
+    if kind == pb.ERROR_KIND_UNKNOWN_MESSAGE_TYPE:
+        return UnknownMessageType(text)
+    if kind == pb.ERROR_KIND_HANDLER_ERROR:
+        return RemoteHandlerError(error.type_name, error.message)
+    if kind == pb.ERROR_KIND_ACTOR_STOPPED:
+        return ActorStopped(text)
+    if kind == pb.ERROR_KIND_UNKNOWN_EXTENSION:
+        return UnknownExtension(text)
+    if kind == pb.ERROR_KIND_UNAUTHENTICATED:
+        return AuthenticationError(text)
+    if kind in (pb.ERROR_KIND_TIMEOUT, pb.ERROR_KIND_OVERLOADED, pb.ERROR_KIND_NONE):
+        return ConnectionLost(f"server closed the connection: {text}")
+    if kind == pb.ERROR_KIND_DECODE_ERROR:
+        return PayloadDecodeError(text)
+    if kind == pb.ERROR_KIND_INTERNAL and error.type_name:
+        return RemoteHandlerError(error.type_name, error.message)
+    return ProtocolError(text)
