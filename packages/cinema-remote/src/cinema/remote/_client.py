@@ -111,7 +111,7 @@ class RemoteClient:
         kind: str,
         data: bytes,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109  # per-call timeout, as in Addr.send
+        timeout: float | None = None,  # per-call timeout, as in Addr.send
     ) -> bytes:
         """Send a protocol-extension request (e.g. cluster gossip) and return the reply's data.
 
@@ -358,7 +358,7 @@ class RemoteAddr(Generic[A_co]):
         self,
         message: ProtoMessage,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109  # per-call timeout, as in Addr.send
+        timeout: float | None = None,  # per-call timeout, as in Addr.send
     ) -> pb.Envelope:
         """Send a request and return the raw reply :class:`Envelope` (decode ``.payload``).
 
@@ -376,7 +376,7 @@ class RemoteAddr(Generic[A_co]):
         rpc: Rpc[Req, Resp],
         message: Req,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109  # per-call timeout, as in Addr.send
+        timeout: float | None = None,  # per-call timeout, as in Addr.send
     ) -> Resp:
         """Send a request and return its decoded reply, typed by ``rpc``::
 

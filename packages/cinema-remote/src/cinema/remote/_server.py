@@ -117,7 +117,7 @@ class RemoteServer:
         self._extensions: dict[str, ExtensionHandler] = dict(extensions or {})
         self._connections: set[Connection] = set()
         self._task_group: TaskGroup | None = None
-        self._running = False
+        self._run_scope: anyio.CancelScope | None = None
 
     @classmethod
     async def bind(
@@ -197,22 +197,25 @@ class RemoteServer:
         self._extensions[kind] = handler
 
     async def run(self) -> None:
-        """Serve until cancelled; then close every connection and the listener."""
-        if self._running:
+        """Serve until cancelled (or :meth:`aclose`); then close every connection and the
+        listener."""
+        if self._run_scope is not None:
             raise RuntimeError("this RemoteServer is already running")
-        self._running = True
-        try:
-            log.info("serving on %s", self.address)
-            await self._listener.serve(self.serve_connection)
-        finally:
-            self._running = False
-            await self._listener.aclose()
+        with anyio.CancelScope() as scope:
+            self._run_scope = scope
+            try:
+                log.info("serving on %s", self.address)
+                await self._listener.serve(self.serve_connection)
+            finally:
+                self._run_scope = None
+                await self._listener.aclose()
 
     async def aclose(self) -> None:
-        """Stop serving (as when leaving ``async with``) and close the listener."""
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
-        await self._listener.aclose()
+        """Stop serving (closing every connection) and close the listener."""
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+        else:
+            await self._listener.aclose()
 
     async def __aenter__(self) -> Self:
         tg = anyio.create_task_group()
