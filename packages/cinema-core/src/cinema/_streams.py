@@ -48,7 +48,7 @@ async def _pump(ctx: Context[Any], stream: AsyncIterable[Any], scope: anyio.Canc
         if ext is not None:
             ext.streams.discard(scope)
         aclose = getattr(iterator, "aclose", None)
-        if aclose is not None and not ended:
+        if aclose is not None:
             with anyio.CancelScope(shield=True):
                 try:
                     await aclose()
