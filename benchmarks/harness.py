@@ -98,6 +98,37 @@ class Workload:
     timeout: float = 180.0
 
 
+#: A throughput workload times a warm-up slice (a tenth of its size, not counted), then SLICES
+#: equal slices, and reports the rate of the fastest: noise on a shared machine only ever slows
+#: a slice down (the reasoning of :mod:`timeit`). The runner then takes the median over runs.
+SLICES = 5
+
+
+def slice_sizes(n: int) -> tuple[int, int]:
+    """(warm-up size, slice size) for a workload of size ``n``."""
+    return max(1, n // 10), max(1, n // SLICES)
+
+
+def sliced_total(n: int) -> int:
+    """How many operations :func:`fastest_rate` or :func:`fastest_rate_async` perform in all."""
+    warmup, size = slice_sizes(n)
+    return warmup + SLICES * size
+
+
+def fastest_rate(batch: Callable[[int], float], n: int) -> float:
+    """Operations per second of the fastest slice; ``batch(k)`` does ``k`` and returns seconds."""
+    warmup, size = slice_sizes(n)
+    batch(warmup)
+    return size / min(batch(size) for _ in range(SLICES))
+
+
+async def fastest_rate_async(batch: Callable[[int], Awaitable[float]], n: int) -> float:
+    """:func:`fastest_rate` for a coroutine ``batch``."""
+    warmup, size = slice_sizes(n)
+    await batch(warmup)
+    return size / min([await batch(size) for _ in range(SLICES)])
+
+
 def discover() -> dict[str, Workload]:
     """Import every public module of :mod:`benchmarks.workloads`; map workload id -> workload."""
     from benchmarks import workloads

@@ -229,6 +229,15 @@ def build_rows(outcomes: dict[str, Outcome]) -> list[dict[str, Any]]:
     return rows
 
 
+def _short_reference(reference: str | None, metric: str) -> str:
+    """``baseline.asyncio_queue[asyncio]:msgs_per_s`` -> ``asyncio_queue[asyncio]``."""
+    if reference is None:
+        return ""
+    ref_id, _, ref_metric = reference.partition(":")
+    ref_id = ref_id.removeprefix("baseline.")
+    return ref_id if ref_metric == metric else f"{ref_id} {ref_metric}"
+
+
 def _mark(met: bool | None) -> str:
     return {True: "PASS", False: "MISS", None: ""}[met]
 
@@ -247,7 +256,7 @@ def render_text(rows: list[dict[str, Any]], header: str) -> str:
                 format_value(row["metric"], row["median"]),
                 f"{row['spread'] * 100:.0f}%" if row["spread"] is not None else "",
                 f"{row['ratio']:.2f}x" if row["ratio"] is not None else "",
-                (row["vs"] or "").replace(":", " "),
+                _short_reference(row["vs"], row["metric"]),
                 row["target"] or "",
                 _mark(row["met"]),
             )

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Self
 
-from benchmarks.harness import Metrics, rss_bytes
+from benchmarks.harness import Metrics, fastest_rate_async, rss_bytes, sliced_total
 from cinema import Actor, ActorSystem, Addr, Context, Message, handler
 
 
@@ -106,44 +106,44 @@ class Member(Actor):
         return self.count, self.last
 
 
-def _warmup(n: int) -> int:
-    return max(1, n // 10)
-
-
 async def tell(n: int, *, async_handler: bool) -> Metrics:
     """One producer ``do_send``s ``n`` messages to one actor, then awaits a ``send``."""
     async with ActorSystem() as system:
         addr: Addr[Counter | AsyncCounter] = system.spawn(
             AsyncCounter() if async_handler else Counter()
         )
-        elapsed, total = 0.0, 0
-        for count in (_warmup(n), n):
-            do_send = addr.do_send
+        do_send, send = addr.do_send, addr.send
+
+        async def batch(count: int) -> float:
             started = time.perf_counter()
             for _ in range(count):
                 do_send(TICK)
-            total = await addr.send(FLUSH)
-            elapsed = time.perf_counter() - started
-    if total != n + _warmup(n):
-        raise AssertionError(f"handled {total} of {n + _warmup(n)} messages")
-    return {"msgs_per_s": n / elapsed}
+            await send(FLUSH)
+            return time.perf_counter() - started
+
+        rate = await fastest_rate_async(batch, n)
+        total = await send(FLUSH)
+    if total != sliced_total(n):
+        raise AssertionError(f"handled {total} of {sliced_total(n)} messages")
+    return {"msgs_per_s": rate}
 
 
 async def ask(n: int) -> Metrics:
     """Sequential ``await addr.send(msg)`` from one task."""
     async with ActorSystem() as system:
-        addr = system.spawn(Counter())
-        elapsed = 0.0
-        for count in (_warmup(n), n):
-            send = addr.send
+        send = system.spawn(Counter()).send
+
+        async def batch(count: int) -> float:
             started = time.perf_counter()
             for _ in range(count):
                 await send(PING)
-            elapsed = time.perf_counter() - started
-        total = await addr.send(FLUSH)
-    if total != n + _warmup(n):
-        raise AssertionError(f"answered {total} of {n + _warmup(n)} requests")
-    return {"round_trips_per_s": n / elapsed}
+            return time.perf_counter() - started
+
+        rate = await fastest_rate_async(batch, n)
+        total = await send(FLUSH)
+    if total != sliced_total(n):
+        raise AssertionError(f"answered {total} of {sliced_total(n)} requests")
+    return {"round_trips_per_s": rate}
 
 
 async def spawn_idle(n: int) -> Metrics:

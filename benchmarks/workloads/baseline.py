@@ -13,9 +13,19 @@ import math
 import time
 from collections.abc import Callable
 from functools import partial
+from itertools import islice
 from typing import Any
 
-from benchmarks.harness import Metrics, Workload, rss_bytes, run_asyncio
+from benchmarks.harness import (
+    Metrics,
+    Workload,
+    fastest_rate,
+    fastest_rate_async,
+    rss_bytes,
+    run_asyncio,
+    slice_sizes,
+    sliced_total,
+)
 
 
 class Msg:
@@ -52,10 +62,6 @@ class _Flush:
         self.fut = fut
 
 
-def _warmup(n: int) -> int:
-    return max(1, n // 10)
-
-
 # --- asyncio -----------------------------------------------------------------------------------
 
 
@@ -84,11 +90,10 @@ async def _asyncio_queue(n: int) -> Metrics:
         return time.perf_counter() - started
 
     task = loop.create_task(consumer())
-    await batch(_warmup(n))
-    elapsed = await batch(n)
+    rate = await fastest_rate_async(batch, n)
     task.cancel()
-    assert sink.count == n + _warmup(n), "messages were lost"
-    return {"msgs_per_s": n / elapsed}
+    assert sink.count == sliced_total(n), "messages were lost"
+    return {"msgs_per_s": rate}
 
 
 async def _asyncio_pingpong(n: int) -> Metrics:
@@ -112,10 +117,9 @@ async def _asyncio_pingpong(n: int) -> Metrics:
         return time.perf_counter() - started
 
     task = loop.create_task(server())
-    await batch(_warmup(n))
-    elapsed = await batch(n)
+    rate = await fastest_rate_async(batch, n)
     task.cancel()
-    return {"round_trips_per_s": n / elapsed}
+    return {"round_trips_per_s": rate}
 
 
 async def _asyncio_idle_tasks(n: int, *, with_queue: bool) -> Metrics:
@@ -193,14 +197,13 @@ def _trio_channel(n: int, *, drain: bool = False) -> Metrics:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(consumer)
-            await batch(_warmup(n))
-            elapsed = await batch(n)
+            rate = await fastest_rate_async(batch, n)
             nursery.cancel_scope.cancel()
-        return elapsed
+        return rate
 
-    elapsed = trio.run(main)
-    assert sink.count == n + _warmup(n), "messages were lost"
-    return {"msgs_per_s": n / elapsed}
+    rate = trio.run(main)
+    assert sink.count == sliced_total(n), "messages were lost"
+    return {"msgs_per_s": rate}
 
 
 def _trio_pingpong(n: int) -> Metrics:
@@ -234,12 +237,11 @@ def _trio_pingpong(n: int) -> Metrics:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server)
-            await batch(_warmup(n))
-            elapsed = await batch(n)
+            rate = await fastest_rate_async(batch, n)
             nursery.cancel_scope.cancel()
-        return elapsed
+        return rate
 
-    return {"round_trips_per_s": n / trio.run(main)}
+    return {"round_trips_per_s": trio.run(main)}
 
 
 def _trio_idle_tasks(n: int) -> Metrics:
@@ -295,13 +297,17 @@ class _Dispatcher:
 def _dispatch_loop(n: int) -> Metrics:
     target = _Dispatcher()
     table: dict[type, Callable[[Any], None]] = {_A: target.on_a, _B: target.on_b, _C: target.on_c}
-    messages: list[object] = [_A(), _B(), _C()] * max(1, n // 3)
-    started = time.perf_counter()
-    for msg in messages:
-        table[type(msg)](msg)
-    elapsed = time.perf_counter() - started
-    assert target.a + target.b + target.c == len(messages)
-    return {"msgs_per_s": len(messages) / elapsed}
+    messages: list[object] = [_A(), _B(), _C()] * (slice_sizes(n)[1] // 3 + 1)
+
+    def batch(count: int) -> float:
+        started = time.perf_counter()
+        for msg in islice(messages, count):
+            table[type(msg)](msg)
+        return time.perf_counter() - started
+
+    rate = fastest_rate(batch, n)
+    assert target.a + target.b + target.c == sliced_total(n)
+    return {"msgs_per_s": rate}
 
 
 # --- the list the runner reads -----------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchmarks.harness import Metrics, Workload, rss_bytes
+from benchmarks.harness import Metrics, Workload, fastest_rate, rss_bytes, sliced_total
 from benchmarks.workloads.baseline import MSG, Msg, Sink
 
 _FLUSH = "flush"
@@ -43,15 +43,17 @@ def _thespian_tell(n: int) -> Metrics:
     system, counter = _thespian_system()
     try:
         addr = system.createActor(counter)
-        elapsed = 0.0
-        for count in (max(1, n // 10), n):
+
+        def batch(count: int) -> float:
             started = time.perf_counter()
             for _ in range(count):
                 system.tell(addr, MSG)
-            total = system.ask(addr, _FLUSH, 60)
-            elapsed = time.perf_counter() - started
-        assert total == n + max(1, n // 10), "messages were lost"
-        return {"msgs_per_s": n / elapsed}
+            system.ask(addr, _FLUSH, 60)
+            return time.perf_counter() - started
+
+        rate = fastest_rate(batch, n)
+        assert system.ask(addr, _FLUSH, 60) == sliced_total(n), "messages were lost"
+        return {"msgs_per_s": rate}
     finally:
         system.shutdown()
 
@@ -60,13 +62,14 @@ def _thespian_ask(n: int) -> Metrics:
     system, counter = _thespian_system()
     try:
         addr = system.createActor(counter)
-        elapsed = 0.0
-        for count in (max(1, n // 10), n):
+
+        def batch(count: int) -> float:
             started = time.perf_counter()
             for _ in range(count):
                 system.ask(addr, _PING, 60)
-            elapsed = time.perf_counter() - started
-        return {"round_trips_per_s": n / elapsed}
+            return time.perf_counter() - started
+
+        return {"round_trips_per_s": fastest_rate(batch, n)}
     finally:
         system.shutdown()
 
@@ -112,15 +115,17 @@ def _pykka_tell(n: int) -> Metrics:
 
     ref = _pykka_counter().start()
     try:
-        elapsed = 0.0
-        for count in (max(1, n // 10), n):
+
+        def batch(count: int) -> float:
             started = time.perf_counter()
             for _ in range(count):
                 ref.tell(MSG)
-            total = ref.ask(_FLUSH, timeout=60)
-            elapsed = time.perf_counter() - started
-        assert total == n + max(1, n // 10), "messages were lost"
-        return {"msgs_per_s": n / elapsed}
+            ref.ask(_FLUSH, timeout=60)
+            return time.perf_counter() - started
+
+        rate = fastest_rate(batch, n)
+        assert ref.ask(_FLUSH, timeout=60) == sliced_total(n), "messages were lost"
+        return {"msgs_per_s": rate}
     finally:
         pykka.ActorRegistry.stop_all()
 
@@ -130,13 +135,14 @@ def _pykka_ask(n: int) -> Metrics:
 
     ref = _pykka_counter().start()
     try:
-        elapsed = 0.0
-        for count in (max(1, n // 10), n):
+
+        def batch(count: int) -> float:
             started = time.perf_counter()
             for _ in range(count):
                 ref.ask(MSG, timeout=60)
-            elapsed = time.perf_counter() - started
-        return {"round_trips_per_s": n / elapsed}
+            return time.perf_counter() - started
+
+        return {"round_trips_per_s": fastest_rate(batch, n)}
     finally:
         pykka.ActorRegistry.stop_all()
 
