@@ -38,6 +38,7 @@ from mypy.messages import format_type_bare
 from mypy.nodes import ARG_POS, ARG_STAR, Decorator, FuncDef, RefExpr, TypeInfo
 from mypy.nodes import Context as NodeContext
 from mypy.plugin import ClassDefContext, MethodContext, Plugin
+from mypy.server.trigger import make_trigger, make_wildcard_trigger
 from mypy.subtypes import is_subtype
 from mypy.types import (
     AnyType,
@@ -137,7 +138,12 @@ def _record_handlers(ctx: ClassDefContext) -> None:
             for dec in stmt.original_decorators
         )
     ]
-    ctx.cls.info.metadata[_META] = {"handlers": list(dict.fromkeys(names))}
+    info = ctx.cls.info
+    info.metadata[_META] = {"handlers": list(dict.fromkeys(names))}
+    # The daemon (dmypy) re-checks code that uses a class when the class's snapshot changes,
+    # and metadata is not part of it: adding or removing @handler would go unnoticed. Any
+    # change to a member of the class fires its wildcard trigger; make that fire the class's.
+    ctx.api.add_plugin_dependency(make_wildcard_trigger(info.fullname), make_trigger(info.fullname))
 
 
 def _actor_types(receiver: ProperType, owner: str) -> list[Instance]:
