@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Self
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from cinema import (
@@ -293,7 +294,7 @@ async def test_async_handler_failure() -> None:
     class AsyncWorker(Actor):
         @handler
         async def crash(self, msg: Crash, ctx: Context[Self]) -> None:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             raise ValueError(msg.reason)
 
         @handler
