@@ -123,9 +123,9 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
 def _collect(pm: pluggy.PluginManager, hook_name: str, kind: type[Any], key: str) -> dict[str, Any]:
     """Call one hook implementation at a time, so that a bad result names its plugin."""
     found: dict[str, Any] = {}
-    # pluggy returns implementations last-registered first; reverse so that the first
-    # registered provider of a name wins, and a later duplicate is the one reported.
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    # get_hookimpls() lists implementations in registration order: the first registered
+    # provider of a name wins, and a later duplicate is the one reported.
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
         try:
             items = list(impl.function())
         except Exception as exc:
@@ -180,7 +180,13 @@ class PluginRegistry:
         """
         with self._lock:
             _register(self._pm, plugin, name or self._pm.get_canonical_name(plugin))
-            self._refresh()
+            try:
+                self._refresh()
+            except PluginLoadError:
+                # Keep the registry usable: drop the plugin whose hooks returned garbage.
+                self._pm.unregister(plugin)
+                self._refresh()
+                raise
 
     def _load_entry_points(self) -> None:
         with self._lock:
