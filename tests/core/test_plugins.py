@@ -14,8 +14,8 @@ import pytest
 
 import cinema._plugins
 from cinema import CinemaError, PluginLoadError, PluginNotFound, PluginRegistry
-from cinema._plugins import hookimpl, load_plugins
-from cinema.abc import Connection, Listener, Serializer, Transport
+from cinema._plugins import load_plugins
+from cinema.abc import Connection, Listener, Serializer, Transport, hookimpl
 
 
 class FakeTransport(Transport):

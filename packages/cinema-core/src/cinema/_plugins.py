@@ -24,7 +24,7 @@ from typing import Any, Final, final
 import pluggy
 
 from ._errors import CinemaError
-from .abc import Serializer, Transport
+from .abc import Serializer, Transport, hookimpl
 
 __all__ = [
     "PROJECT_NAME",
@@ -42,8 +42,6 @@ log = logging.getLogger("cinema.plugins")
 PROJECT_NAME: Final = "cinema"
 
 hookspec: Final = pluggy.HookspecMarker(PROJECT_NAME)
-#: Decorator that marks a plugin's hook implementation, e.g. ``@hookimpl def cinema_transports()``.
-hookimpl: Final = pluggy.HookimplMarker(PROJECT_NAME)
 
 # Which distribution provides which scheme, so that a missing one can say what to install.
 _KNOWN_PROVIDERS: Final = {

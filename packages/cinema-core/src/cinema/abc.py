@@ -19,9 +19,18 @@ from __future__ import annotations
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Final, TypeVar
 
-__all__ = ["Connection", "Listener", "Serializer", "Transport"]
+import pluggy
+
+__all__ = ["Connection", "Listener", "Serializer", "Transport", "hookimpl"]
+
+#: Marks a plugin's hook implementations (``cinema_transports``, ``cinema_serializers``)::
+#:
+#:     @hookimpl
+#:     def cinema_transports() -> list[Transport]:
+#:         return [MyTransport()]
+hookimpl: Final = pluggy.HookimplMarker("cinema")
 
 T = TypeVar("T")
 

@@ -9,8 +9,7 @@ from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 
-from cinema._plugins import hookimpl
-from cinema.abc import Serializer
+from cinema.abc import Serializer, hookimpl
 
 __all__ = ["ProtobufSerializer", "cinema_serializers", "find_message_class"]
 

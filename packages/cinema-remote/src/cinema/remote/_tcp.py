@@ -10,8 +10,7 @@ import anyio
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.tls import TLSListener
 
-from cinema._plugins import hookimpl
-from cinema.abc import Connection, Listener, Transport
+from cinema.abc import Connection, Listener, Transport, hookimpl
 
 from ._framing import StreamConnection
 from ._listener import StreamListener

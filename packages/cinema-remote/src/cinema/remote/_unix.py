@@ -8,8 +8,7 @@ from typing import ClassVar, final
 
 import anyio
 
-from cinema._plugins import hookimpl
-from cinema.abc import Connection, Listener, Transport
+from cinema.abc import Connection, Listener, Transport, hookimpl
 
 from ._framing import StreamConnection
 from ._listener import StreamListener
