@@ -7,6 +7,7 @@ on those reports, never on sleeps. Pass ``trio`` as the first argument to run it
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -86,11 +87,8 @@ class Follow(Message[None]):
 class Counter(Actor, StreamHandler[int]):
     """Owns one integer. Made by a factory, so that it can be restarted."""
 
-    instances = 0
-
-    def __init__(self, reports: Reports) -> None:
-        Counter.instances += 1
-        self.reports, self.generation, self.value = reports, Counter.instances, 0
+    def __init__(self, reports: Reports, generation: int) -> None:
+        self.reports, self.generation, self.value = reports, generation, 0
         self.ticker: TimerHandle | None = None
         self.ticks_left = 0
 
@@ -170,6 +168,10 @@ async def numbers(upto: int) -> AsyncIterator[int]:
 # -- the tour ---------------------------------------------------------------------------------
 
 
+class DemoFailed(Exception):
+    """A check of the demo did not hold."""
+
+
 class Demo:
     def __init__(self, reports: MemoryObjectReceiveStream[str]) -> None:
         self.reports = reports
@@ -182,7 +184,7 @@ class Demo:
     @staticmethod
     def check(ok: bool, text: str) -> None:
         if not ok:
-            raise SystemExit(f"      FAILED: {text}")
+            raise DemoFailed(text)
         print(f"      ok: {text}")
 
     @contextmanager
@@ -205,8 +207,9 @@ class Demo:
 
 async def tour(system: ActorSystem, send_reports: Reports, demo: Demo) -> None:
     demo.title("spawn: a Counter, restarted on failure (at most 3 times in 10 s)")
+    generations = itertools.count(1)  # the factory numbers the instances it makes
     counter = system.spawn_with_strategy(
-        lambda: Counter(send_reports), SupervisorStrategy.restart(3, within=10.0)
+        lambda: Counter(send_reports, next(generations)), SupervisorStrategy.restart(3, 10.0)
     )
     await demo.report("counter instance #1 started")
 
@@ -284,4 +287,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, backend=sys.argv[1] if len(sys.argv) > 1 else "asyncio")
+    try:
+        anyio.run(main, backend=sys.argv[1] if len(sys.argv) > 1 else "asyncio")
+    except* DemoFailed as failed:
+        sys.exit(f"      FAILED: {failed.exceptions[0]}")
