@@ -77,6 +77,24 @@ def worker(workload_id: str, size: int) -> int:
     return 0
 
 
+def profile(workload_id: str, workload: Workload, size: int, top: int = 30) -> int:
+    """Run one workload under cProfile; print its metrics and the hottest functions."""
+    import cProfile
+    import pstats
+
+    missing = missing_requirement(workload)
+    if missing is not None:
+        print(f"{workload_id}: skipped, {missing} is not installed", file=sys.stderr)
+        return 0
+    profiler = cProfile.Profile()
+    metrics = profiler.runcall(workload.run, size)
+    print(f"{workload_id} (n={size}, under cProfile: slower than unprofiled): {metrics}")
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats(pstats.SortKey.TIME).print_stats(top)
+    stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(top)
+    return 0
+
+
 # --- the parent side ---------------------------------------------------------------------------
 
 
@@ -313,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON to write")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    parser.add_argument(
+        "--profile",
+        metavar="ID",
+        help="run one workload in this process under cProfile and print its hottest functions",
+    )
     parser.add_argument("--worker", metavar="ID", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -321,6 +344,13 @@ def main(argv: list[str] | None = None) -> int:
         return worker(args.worker, args.size)
 
     available = discover()
+    if args.profile is not None:
+        if args.profile not in available:
+            print(f"unknown workload {args.profile!r}; see --list", file=sys.stderr)
+            return 2
+        workload = available[args.profile]
+        size = args.size or (workload.quick_size if args.quick else workload.size)
+        return profile(args.profile, workload, size)
     plan = select(available, args.only, args.quick)
     if args.list:
         for wid, w in plan.items():
