@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 import anyio.lowlevel
@@ -22,6 +22,9 @@ from cinema import (
     Terminated,
     handler,
 )
+
+if TYPE_CHECKING:
+    from ..conftest import WaitStopped
 
 pytestmark = pytest.mark.anyio
 
@@ -196,7 +199,7 @@ class Parent(Actor):
         return msg.n
 
 
-async def test_escalation_makes_the_failure_the_parents_own() -> None:
+async def test_escalation_makes_the_failure_the_parents_own(wait_stopped: WaitStopped) -> None:
     log: list[str] = []
     async with ActorSystem() as system:
         parent = system.spawn_with_strategy(
@@ -205,6 +208,7 @@ async def test_escalation_makes_the_failure_the_parents_own() -> None:
         child = await parent.send(SpawnChild(SupervisorStrategy.escalate()))
         with pytest.raises(ActorFailed):
             await child.send(Crash())
+        await wait_stopped(system, child)
         # The parent restarted (its supervisor's strategy) and still answers at the same Addr.
         assert await parent.send(Work(5)) == 5
         assert not child.is_alive
@@ -213,16 +217,17 @@ async def test_escalation_makes_the_failure_the_parents_own() -> None:
     assert child_stop < log.index("parent stopped")
 
 
-async def test_escalation_at_the_top_stops_the_tree() -> None:
+async def test_escalation_at_the_top_stops_the_tree(wait_stopped: WaitStopped) -> None:
     log: list[str] = []
     async with ActorSystem() as system:
         parent = system.spawn_with_strategy(lambda: Parent(log), SupervisorStrategy.escalate())
         child = await parent.send(SpawnChild(SupervisorStrategy.escalate()))
         with pytest.raises(ActorFailed):
             await child.send(Crash())
+        await wait_stopped(system, parent)
+        assert not child.is_alive
         with pytest.raises(ActorStopped):
             await parent.send(Work(1))
-        assert not parent.is_alive
 
 
 async def test_children_stop_before_their_parent() -> None:

@@ -8,6 +8,7 @@ import anyio
 
 from ._actor import Actor
 from ._errors import ActorFailed, ActorStopped, MailboxFull, UnhandledMessage
+from ._handler import AsyncHandler
 from ._message import Message
 
 if TYPE_CHECKING:
@@ -75,13 +76,15 @@ class Addr(Generic[A_co]):
         :raises cinema.MailboxFull: the actor's bounded mailbox is full
         """
         ctx = self._ctx
-        cls = type(msg)
-        try:
-            entry = ctx._info.table[cls]
-        except KeyError:
-            entry = ctx._info.lookup(cls)
-        if entry is None:
-            raise UnhandledMessage(type(ctx._actor), cls)
+        if type(msg) in ctx._table and ctx._open:
+            # Fast path: a known handler; alive, unbounded, mailbox allocated.
+            ctx._mailbox.append(msg)  # type: ignore[union-attr]  # allocated when _open
+            if not ctx._sched:
+                ctx._sched = True
+                ctx._dispatcher.schedule(ctx)
+            return
+        if ctx._info.lookup(type(msg)) is None:
+            raise UnhandledMessage(type(ctx._actor), type(msg))
         if ctx._state >= STOPPING:
             ctx._system._dead_letter(msg, ctx)
             return
@@ -117,9 +120,8 @@ class Addr(Generic[A_co]):
         """
         ctx = self._ctx
         cls = type(msg)
-        try:
-            entry = ctx._info.table[cls]
-        except KeyError:
+        entry = ctx._table.get(cls)
+        if entry is None:
             entry = ctx._info.lookup(cls)
         if entry is None:
             raise UnhandledMessage(type(ctx._actor), cls)
@@ -127,13 +129,13 @@ class Addr(Generic[A_co]):
         await dispatcher.checkpoint()
         if ctx._state >= STOPPING:
             raise ActorStopped(f"{self!r} is stopped")
-        if not ctx._sched and ctx._state == RUNNING and not entry[1]:
+        if not ctx._sched and ctx._state == RUNNING and type(entry) is not AsyncHandler:
             # Fast path: the actor is idle and the handler is synchronous, so running it
             # here, in the sender's task, is indistinguishable from running it in the
             # dispatcher and saves two task switches.
             ctx._sched = True
             try:
-                result = entry[0](ctx._actor, msg, ctx)
+                result = entry(ctx._actor, msg, ctx)
             except Exception as exc:
                 dispatcher.fail_inline(ctx, exc)
                 raise ActorFailed(

@@ -72,12 +72,14 @@ class Context(Generic[A]):
         "_info",
         "_mailbox",
         "_op",
+        "_open",
         "_parent",
         "_phase",
         "_sched",
         "_state",
         "_strategy",
         "_system",
+        "_table",
         "_wait",
     )
 
@@ -96,8 +98,11 @@ class Context(Generic[A]):
         self._dispatcher: Dispatcher = system._dispatcher
         self._actor: Any = actor
         self._info = info
+        self._table = info.table
         self._addr: Addr[A] = Addr(self)
         self._mailbox: deque[Any] | None = None
+        # True while do_send may append directly: alive, unbounded and the mailbox allocated.
+        self._open = False
         self._sched = False
         self._state = STARTING
         self._wait = 0  # non-zero while parked: waiting for an async step or for children
@@ -119,9 +124,15 @@ class Context(Generic[A]):
     # -- internal helpers used by Addr and the dispatcher -------------------------------------
 
     def _new_mailbox(self) -> deque[Any]:
+        # Allocated on first use (an empty deque is ~600 bytes) and never replaced after.
         mailbox: deque[Any] = deque()
         self._mailbox = mailbox
+        self._open = self._capacity is None and self._state < STOPPING
         return mailbox
+
+    def _set_stopping(self) -> None:
+        self._state = STOPPING
+        self._open = False
 
     def _extra(self) -> Extra:
         ext = self._ext
@@ -132,8 +143,12 @@ class Context(Generic[A]):
     def _request_stop(self) -> None:
         if self._state >= STOPPING:
             return
-        self._state = STOPPING
+        self._set_stopping()
         self._phase = 0
+        if self._mailbox:
+            # Queued messages are not handled: refuse them now, and the dispatcher's loop,
+            # which stops when the mailbox is empty, needs no per-message state check.
+            self._dispatcher.flush(self)
         if not self._sched:
             self._sched = True
             self._dispatcher.schedule(self)

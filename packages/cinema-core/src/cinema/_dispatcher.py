@@ -20,7 +20,7 @@ from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask
 from ._backend import Backend, Future
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
 from ._errors import ActorFailed, ActorStopped, UnhandledMessage
-from ._handler import class_info
+from ._handler import AsyncHandler, Parked, class_info
 from ._message import Terminated
 from ._supervision import ESCALATE, RESTART
 
@@ -144,30 +144,53 @@ class Dispatcher:
                 self._advance(ctx)
 
     def _run_messages(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
-        # The hot loop: plain messages with sync handlers run back to back.
+        # The hot loop. Sync handlers are plain functions in the table and run back to back;
+        # stop() empties the mailbox and ends the loop; an async handler's entry raises Parked.
+        if ctx._capacity is not None:
+            return self._run_bounded(ctx, mailbox, limit)
         actor = ctx._actor
-        table = ctx._info.table
-        bounded = ctx._capacity is not None
+        get = ctx._table.get
+        popleft = mailbox.popleft
+        count = 0
+        for count in range(1, limit + 1):  # noqa: B007  # count is the result
+            item = popleft()
+            func = get(type(item))
+            if func is None:
+                if not self._special(ctx, item):
+                    break
+            else:
+                try:
+                    func(actor, item, ctx)
+                except Parked:
+                    break
+                except Exception as exc:
+                    ctx._failure = exc
+                    break
+            if not mailbox:
+                break
+        return count
+
+    def _run_bounded(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
+        actor = ctx._actor
+        table = ctx._table
         count = 0
         while mailbox and count < limit:
             item = mailbox.popleft()
             count += 1
-            entry = table.get(type(item))
-            if entry is not None:
-                if bounded:
-                    self._room(ctx)
-                func, is_async = entry
-                if is_async:
-                    self._start_op(ctx, HANDLER, func, (actor, item, ctx), None)
+            func = table.get(type(item))
+            if func is None:
+                if not self._special(ctx, item):
                     break
-                try:
-                    func(actor, item, ctx)
-                except Exception as exc:
-                    ctx._failure = exc
-                    break
-                if ctx._state != RUNNING:
-                    break
-            elif not self._special(ctx, item):
+                continue
+            self._room(ctx)
+            try:
+                func(actor, item, ctx)
+            except Parked:
+                break
+            except Exception as exc:
+                ctx._failure = exc
+                break
+            if ctx._state != RUNNING:
                 break
         return count
 
@@ -185,7 +208,7 @@ class Dispatcher:
                 if not item.fut.done():
                     item.fut.set_exception(UnhandledMessage(type(actor), type(msg)))
                 return True
-            return self._call(ctx, HANDLER, entry[0], entry[1], (actor, msg, ctx), item.fut)
+            return self._call_entry(ctx, entry, (actor, msg, ctx), item.fut)
         if cls is Tick:
             handle = item.handle
             handle._queued = False
@@ -214,7 +237,12 @@ class Dispatcher:
         if entry is None:
             self._system._dead_letter(msg, ctx)
             return True
-        return self._call(ctx, HANDLER, entry[0], entry[1], (actor, msg, ctx), None)
+        return self._call_entry(ctx, entry, (actor, msg, ctx), None)
+
+    def _call_entry(self, ctx: Context[Any], entry: Any, args: tuple[Any, ...], reply: Any) -> bool:
+        if type(entry) is AsyncHandler:
+            return self._call(ctx, HANDLER, entry.func, True, args, reply)
+        return self._call(ctx, HANDLER, entry, False, args, reply)
 
     def _call(
         self,
@@ -262,6 +290,12 @@ class Dispatcher:
                     break
 
     # -- async steps --------------------------------------------------------------------------
+
+    def start_handler(
+        self, ctx: Context[Any], func: Any, args: tuple[Any, ...], reply: Any
+    ) -> None:
+        """Run an async handler in a task of its own; the actor is parked until it ends."""
+        self._start_op(ctx, HANDLER, func, args, reply)
 
     def _start_op(
         self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
@@ -379,17 +413,17 @@ class Dispatcher:
                     strategy.within,
                     exc_info=exc,
                 )
-                ctx._state = STOPPING
+                ctx._set_stopping()
             else:
                 logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
                 ctx._state = RESTARTING
         elif kind == ESCALATE:
             logger.error("%s failed: escalating to its supervisor", _name(ctx), exc_info=exc)
             ctx._extra().escalation = exc
-            ctx._state = STOPPING
+            ctx._set_stopping()
         else:
             logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
-            ctx._state = STOPPING
+            ctx._set_stopping()
 
     def fail(self, ctx: Context[Any], exc: BaseException) -> None:
         """Hand a failure from outside a handler (a stream, an escalation) to supervision."""
@@ -415,7 +449,7 @@ class Dispatcher:
         if phase == 0:
             self._drop_timers_and_streams(ctx)
             if ctx._state == STOPPING:
-                self._flush(ctx)
+                self.flush(ctx)
             ctx._phase = 1
             children = ctx._children
             if children:
@@ -455,11 +489,12 @@ class Dispatcher:
             info = class_info(type(actor))
         except Exception as exc:
             logger.error("%s: restart failed: stopping for good", _name(ctx), exc_info=exc)
-            ctx._state = STOPPING
+            ctx._set_stopping()
             self.finalize(ctx)
             return
         ctx._actor = actor
         ctx._info = info
+        ctx._table = info.table
         ctx._phase = 0
         ctx._state = STARTING
 
@@ -475,22 +510,23 @@ class Dispatcher:
         ext.streams.clear()
         mailbox = ctx._mailbox
         if mailbox:
-            kept: deque[Any] = deque()
-            for item in mailbox:
+            items = list(mailbox)
+            mailbox.clear()
+            for item in items:
                 cls = type(item)
                 if cls is StreamItem:
                     if not item.ack.done():
                         item.ack.set_result(False)
                 elif cls is not StreamEnd and cls is not Tick:
-                    kept.append(item)
-            ctx._mailbox = kept
+                    mailbox.append(item)
 
-    def _flush(self, ctx: Context[Any]) -> None:
+    def flush(self, ctx: Context[Any]) -> None:
         """Refuse everything still queued for a stopping actor; nothing vanishes silently."""
         mailbox = ctx._mailbox
         if mailbox:
-            ctx._mailbox = None
-            for item in mailbox:
+            items = list(mailbox)
+            mailbox.clear()
+            for item in items:
                 cls = type(item)
                 if cls is Ask:
                     if not item.fut.done():
@@ -513,10 +549,11 @@ class Dispatcher:
     def finalize(self, ctx: Context[Any]) -> None:
         """The actor has stopped for good: tell everyone who needs to know."""
         ctx._state = STOPPED
+        ctx._open = False
         ctx._sched = True  # never scheduled again
         ctx._wait = 0
         self._drop_timers_and_streams(ctx)
-        self._flush(ctx)
+        self.flush(ctx)
         system = self._system
         addr = ctx._addr
         escalation = None

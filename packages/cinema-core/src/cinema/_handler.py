@@ -31,8 +31,31 @@ def handler(func: F) -> F:
     return func
 
 
-# A dispatch entry: (function, is_async). Cached per message type in ClassInfo.table.
-Entry = tuple[Callable[..., Any], bool]
+class Parked(Exception):  # a control-flow signal, never seen by users
+    """Raised by :class:`AsyncHandler` to end the dispatcher's turn for an actor."""
+
+
+class AsyncHandler:
+    """Dispatch entry of an ``async def`` handler.
+
+    Sync handlers sit in the dispatch table as plain functions, so the dispatcher's hot loop
+    calls them with no check at all. Calling this entry instead hands the handler to a task of
+    its own and raises :class:`Parked`, which ends the actor's turn until the task is done; an
+    exception costs nothing next to starting a task.
+    """
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+
+    def __call__(self, actor: object, msg: object, ctx: Any) -> None:
+        ctx._dispatcher.start_handler(ctx, self.func, (actor, msg, ctx), None)
+        raise Parked
+
+
+# A dispatch entry: the sync handler function itself, or an AsyncHandler.
+Entry = Callable[..., Any]
 
 
 class ClassInfo:
@@ -46,6 +69,7 @@ class ClassInfo:
         "finished_async",
         "handle",
         "handle_async",
+        "missing",
         "started",
         "started_async",
         "stopped",
@@ -57,9 +81,10 @@ class ClassInfo:
         self.cls = cls
         # message type -> entry, as declared by @handler methods (most derived class wins)
         self.declared: dict[type, Entry] = {}
-        # message type -> entry or None (no handler), resolved along the message's MRO; the
-        # runtime's hot path reads this dict only.
-        self.table: dict[type, Entry | None] = {}
+        # message type -> entry, resolved along the message's MRO; the runtime's hot path
+        # reads this dict only. Types known to have no handler are in ``missing``.
+        self.table: dict[type, Entry] = {}
+        self.missing: set[type] = set()
         self.started, self.started_async = _hook(cls, "started")
         self.stopped, self.stopped_async = _hook(cls, "stopped")
         self.handle, self.handle_async = _hook(cls, "handle")
@@ -73,21 +98,27 @@ class ClassInfo:
                 func = value.__func__ if isinstance(value, staticmethod | classmethod) else value
                 if callable(func) and getattr(func, _MARK, False):
                     for msg_type in _message_types(cls, name, func):
-                        self.declared.setdefault(msg_type, (func, _is_async(func)))
+                        entry = AsyncHandler(func) if _is_async(func) else func
+                        self.declared.setdefault(msg_type, entry)
 
     def lookup(self, msg_type: type) -> Entry | None:
-        """The handler entry for ``msg_type``, or ``None``; cached."""
-        try:
-            return self.table[msg_type]
-        except KeyError:
-            pass
-        entry: Entry | None = None
+        """The handler entry for ``msg_type``, or ``None``; cached.
+
+        ``table`` holds only types that have a handler, so ``type(msg) in table`` is the
+        whole check on the hot path.
+        """
+        entry = self.table.get(msg_type)
+        if entry is not None:
+            return entry
+        if msg_type in self.missing:
+            return None
         for base in msg_type.__mro__:
             entry = self.declared.get(base)
             if entry is not None:
-                break
-        self.table[msg_type] = entry
-        return entry
+                self.table[msg_type] = entry
+                return entry
+        self.missing.add(msg_type)
+        return None
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

@@ -118,7 +118,7 @@ class ActorSystem:
         for child in list(ctx._children or ()):
             self._abandon(child)
         if ctx._state != STOPPED:
-            ctx._state = STOPPING
+            ctx._set_stopping()
             self._dispatcher.finalize(ctx)
 
     def _finalized(self) -> None:
