@@ -370,6 +370,9 @@ class RemoteServer:
                 break
             body = frame.WhichOneof("body")
             if body == "envelope":
+                if frame.envelope.kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
+                    kind = pb.EnvelopeKind.Name(frame.envelope.kind)
+                    raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"a client may not send {kind}")
                 await slots.acquire()
                 tg.start_soon(self._handle_envelope, conn, peer, frame.envelope, slots)
             elif body == "extension":
@@ -407,8 +410,6 @@ class RemoteServer:
             reply: list[pb.Envelope | None] = [None]
 
             async def work() -> None:
-                if envelope.kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
-                    raise ProtocolError(f"a client may not send a {envelope.kind} envelope")
                 reply[0] = await self._handler.handle(envelope)
 
             what = f"{envelope.message_type} for {envelope.actor_name or '-'}"
@@ -437,6 +438,8 @@ class RemoteServer:
             reply: list[bytes | None] = [None]
 
             async def work() -> None:
+                if ext.envelope_kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
+                    raise ProtocolError("a client may only send extension requests")
                 handler = self._extensions.get(ext.kind)
                 if handler is None:
                     raise UnknownExtension(f"no handler for extension {ext.kind!r}")

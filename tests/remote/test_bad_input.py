@@ -1,0 +1,201 @@
+"""Hostile or broken peers, over raw sockets: each gets an error reply or a closed connection
+plus a log line, and the server keeps serving everyone else."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+from anyio.abc import SocketStream
+
+from cinema.remote import RemoteServer
+from cinema.remote._tcp import parse_host_port
+from cinema.remote.proto import wire_pb2 as pb
+from tests.remote.protos.remote_test_pb2 import Add, AddResult
+from tests.remote.support import ADD, Calculator, calc_server, connect
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def raw(server: RemoteServer) -> AsyncIterator[SocketStream]:
+    host, port = parse_host_port(server.address)
+    async with await anyio.connect_tcp(host, port) as stream:
+        yield stream
+
+
+async def send(stream: SocketStream, frame: pb.Frame | bytes) -> None:
+    body = frame if isinstance(frame, bytes) else frame.SerializeToString()
+    await stream.send(struct.pack(">I", len(body)) + body)
+
+
+async def receive(stream: SocketStream) -> pb.Frame | None:
+    """The next frame, or None at end of stream."""
+    data = b""
+    with anyio.fail_after(10):
+        try:
+            while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+                data += await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            if not data:
+                return None
+            raise
+    return pb.Frame.FromString(data[4:])
+
+
+async def hello(stream: SocketStream) -> None:
+    await send(stream, pb.Frame(hello=pb.Hello(protocol_version=1, client_nonce=os.urandom(16))))
+    welcome = await receive(stream)
+    assert welcome is not None
+    assert welcome.WhichOneof("body") == "welcome"
+
+
+async def expect_close(stream: SocketStream, kind: int) -> pb.Close:
+    frame = await receive(stream)
+    assert frame is not None
+    assert frame.WhichOneof("body") == "close", frame
+    assert frame.close.error.kind == kind, frame.close
+    assert await receive(stream) is None  # and then the connection ends
+    return frame.close
+
+
+async def still_serving(server: RemoteServer) -> None:
+    async with connect(server) as client:
+        remote = client.remote_addr(Calculator, "calc-server", "calculator")
+        assert isinstance(await remote.call(ADD, Add(n=0)), AddResult)
+
+
+def request(message_type: str, payload: bytes, cid: int = 1) -> pb.Frame:
+    return pb.Frame(
+        envelope=pb.Envelope(
+            kind=pb.ENVELOPE_KIND_REQUEST,
+            correlation_id=cid,
+            message_type=message_type,
+            payload=payload,
+        )
+    )
+
+
+async def test_oversized_frame_closes_the_connection_before_allocating(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with calc_server(max_frame_size=1024) as (server, _calc, _addr):
+        async with raw(server) as stream:
+            await hello(stream)
+            await stream.send(struct.pack(">I", 2**31))  # claims 2 GiB, sends nothing more
+            close = await expect_close(stream, pb.ERROR_KIND_PROTOCOL_ERROR)
+            assert "exceeds the limit of 1024" in close.error.message
+        assert "exceeds the limit" in caplog.text
+        await still_serving(server)
+
+
+async def test_garbage_frame_closes_the_connection(caplog: pytest.LogCaptureFixture) -> None:
+    async with calc_server() as (server, _calc, _addr):
+        async with raw(server) as stream:
+            await send(stream, b"\xff\xff\xff garbage \x00\x01")
+            await expect_close(stream, pb.ERROR_KIND_PROTOCOL_ERROR)
+        assert "undecodable frame" in caplog.text
+        await still_serving(server)
+
+
+async def test_raw_garbage_without_framing(caplog: pytest.LogCaptureFixture) -> None:
+    async with calc_server(max_frame_size=4096) as (server, _calc, _addr):
+        async with raw(server) as stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await expect_close(stream, pb.ERROR_KIND_PROTOCOL_ERROR)
+        assert "closing connection" in caplog.text
+        await still_serving(server)
+
+
+async def test_truncated_frame_is_logged_and_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cinema.remote")
+    async with calc_server() as (server, _calc, _addr):
+        async with raw(server) as stream:
+            await hello(stream)
+            await stream.send(struct.pack(">I", 100) + b"only ten b")
+        # Wait for the server to notice the half frame.
+        with anyio.fail_after(10):
+            while server.connection_count:  # noqa: ASYNC110  # no event for server-side teardown
+                await anyio.sleep(0.01)
+        assert "middle of a frame" in caplog.text
+        await still_serving(server)
+
+
+async def test_first_frame_must_be_hello() -> None:
+    async with calc_server() as (server, _calc, _addr), raw(server) as stream:
+        await send(stream, request("remote_test.Add", Add(n=1).SerializeToString()))
+        close = await expect_close(stream, pb.ERROR_KIND_PROTOCOL_ERROR)
+        assert "hello" in close.error.message
+
+
+async def test_unsupported_protocol_version() -> None:
+    async with calc_server() as (server, _calc, _addr), raw(server) as stream:
+        await send(stream, pb.Frame(hello=pb.Hello(protocol_version=99)))
+        close = await expect_close(stream, pb.ERROR_KIND_PROTOCOL_ERROR)
+        assert "version 99" in close.error.message
+
+
+async def test_unknown_type_and_bad_payload_get_error_replies_on_a_live_connection() -> None:
+    async with calc_server() as (server, _calc, _addr), raw(server) as stream:
+        await hello(stream)
+        await send(stream, request("no.such.Type", b"", cid=1))
+        await send(stream, request("remote_test.Add", b"\xff\xff\xff", cid=2))
+        await send(stream, request("remote_test.Add", Add(n=3).SerializeToString(), cid=3))
+        replies = {}
+        for _ in range(3):
+            frame = await receive(stream)
+            assert frame is not None
+            replies[frame.envelope.correlation_id] = frame.envelope
+        assert replies[1].error.kind == pb.ERROR_KIND_UNKNOWN_MESSAGE_TYPE
+        assert replies[2].error.kind == pb.ERROR_KIND_DECODE_ERROR
+        assert AddResult.FromString(replies[3].payload).value == 3
+        assert replies[3].message_type == "remote_test.AddResult"
+
+
+async def test_a_client_may_not_send_replies() -> None:
+    async with calc_server() as (server, _calc, _addr), raw(server) as stream:
+        await hello(stream)
+        frame = request("remote_test.Add", b"", cid=5)
+        frame.envelope.kind = pb.ENVELOPE_KIND_REPLY
+        await send(stream, frame)
+        close = await expect_close(stream, pb.ERROR_KIND_PROTOCOL_ERROR)
+        assert "ENVELOPE_KIND_REPLY" in close.error.message
+
+
+async def test_silent_peer_times_out_in_the_handshake() -> None:
+    async with calc_server(handshake_timeout=0.1) as (server, _calc, _addr):
+        async with raw(server) as stream:
+            close = await expect_close(stream, pb.ERROR_KIND_TIMEOUT)
+            assert "handshake" in close.error.message
+        await still_serving(server)
+
+
+async def test_idle_peer_is_disconnected(caplog: pytest.LogCaptureFixture) -> None:
+    async with calc_server(idle_timeout=0.1) as (server, _calc, _addr), raw(server) as stream:
+        await hello(stream)
+        close = await expect_close(stream, pb.ERROR_KIND_TIMEOUT)
+        assert "idle" in close.error.message
+        assert "idle for 0.1 s" in caplog.text
+
+
+async def test_connection_flood_is_limited(caplog: pytest.LogCaptureFixture) -> None:
+    async with calc_server(max_connections=2) as (server, _calc, _addr):
+        async with raw(server) as first, raw(server) as second:
+            await hello(first)
+            await hello(second)
+            async with raw(server) as third:
+                await expect_close(third, pb.ERROR_KIND_OVERLOADED)
+            assert "max_connections" in caplog.text
+            await send(first, request("remote_test.Add", Add(n=1).SerializeToString()))
+            reply = await receive(first)
+            assert reply is not None
+            assert AddResult.FromString(reply.envelope.payload).value == 1
+        with anyio.fail_after(10):
+            while server.connection_count:  # noqa: ASYNC110  # no event for server-side teardown
+                await anyio.sleep(0.01)
+        await still_serving(server)
