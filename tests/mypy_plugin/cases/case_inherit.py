@@ -1,5 +1,7 @@
 """Handlers come from the actor class and its bases; the most derived definition decides."""
 
+import sys
+from abc import ABC, abstractmethod
 from typing import Any, Self
 
 from cinema import Actor, Addr, Context, Message, handler
@@ -50,6 +52,36 @@ class PlainMixin:
 
 class Plain(Base, PlainMixin):
     pass
+
+
+class AbstractMixin(ABC):
+    """Not an actor; abstract methods are decorated, but they are not handlers."""
+
+    @abstractmethod
+    def helper(self) -> int: ...
+
+
+class Conditional(Base, AbstractMixin):
+    def helper(self) -> int:
+        return 2
+
+    if sys.version_info >= (3, 11):
+
+        @handler
+        def log(self, msg: Log, ctx: Context[Self]) -> None:
+            pass
+
+    else:
+
+        @handler
+        def farewell(self, msg: Farewell, ctx: Context[Self]) -> None:
+            pass
+
+
+def conditional(addr: Addr[Conditional]) -> None:
+    addr.do_send(Greet())
+    addr.do_send(Log())
+    addr.do_send(Farewell())  # E: Actor "Conditional" has no handler for message type "Farewell"  [cinema-unhandled]
 
 
 def send(base: Addr[Base], muted: Addr[Muted], logged: Addr[Logged], plain: Addr[Plain]) -> None:

@@ -35,7 +35,18 @@ from mypy.errorcodes import ErrorCode
 from mypy.expandtype import expand_type_by_instance
 from mypy.maptype import map_instance_to_supertype
 from mypy.messages import format_type_bare
-from mypy.nodes import ARG_POS, ARG_STAR, Decorator, FuncDef, RefExpr, TypeInfo
+from mypy.nodes import (
+    ARG_POS,
+    ARG_STAR,
+    NOT_ABSTRACT,
+    Block,
+    Decorator,
+    FuncDef,
+    IfStmt,
+    RefExpr,
+    Statement,
+    TypeInfo,
+)
 from mypy.nodes import Context as NodeContext
 from mypy.plugin import ClassDefContext, MethodContext, Plugin
 from mypy.server.trigger import make_trigger, make_wildcard_trigger
@@ -131,7 +142,7 @@ def _record_handlers(ctx: ClassDefContext) -> None:
     # signatures are read at type-checking time.
     names = [
         stmt.func.name
-        for stmt in ctx.cls.defs.body
+        for stmt in _class_statements(ctx.cls.defs)
         if isinstance(stmt, Decorator)
         and any(
             isinstance(dec, RefExpr) and dec.fullname == _HANDLER
@@ -144,6 +155,18 @@ def _record_handlers(ctx: ClassDefContext) -> None:
     # and metadata is not part of it: adding or removing @handler would go unnoticed. Any
     # change to a member of the class fires its wildcard trigger; make that fire the class's.
     ctx.api.add_plugin_dependency(make_wildcard_trigger(info.fullname), make_trigger(info.fullname))
+
+
+def _class_statements(block: Block) -> Iterator[Statement]:
+    """The statements of a class body, also those under (reachable) ``if`` blocks."""
+    if block.is_unreachable:
+        return
+    for stmt in block.body:
+        if isinstance(stmt, IfStmt):
+            for inner in [*stmt.body, *([stmt.else_body] if stmt.else_body else [])]:
+                yield from _class_statements(inner)
+        else:
+            yield stmt
 
 
 def _actor_types(receiver: ProperType, owner: str) -> list[Instance]:
@@ -197,7 +220,10 @@ def _may_hold_handlers(info: TypeInfo) -> bool:
         return True
     return any(
         isinstance(sym.node, Decorator)
-        and not (sym.node.func.is_static or sym.node.func.is_class or sym.node.func.is_property)
+        and not sym.node.func.is_static
+        and not sym.node.func.is_class
+        and not sym.node.func.is_property
+        and sym.node.func.abstract_status == NOT_ABSTRACT
         for sym in info.names.values()
     )
 
