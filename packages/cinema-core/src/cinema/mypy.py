@@ -36,8 +36,8 @@ from mypy.expandtype import expand_type_by_instance
 from mypy.maptype import map_instance_to_supertype
 from mypy.messages import format_type_bare
 from mypy.nodes import (
-    ARG_POS,
     ARG_STAR,
+    ARG_STAR2,
     NOT_ABSTRACT,
     Block,
     Decorator,
@@ -120,9 +120,10 @@ class CinemaPlugin(Plugin):
         return None
 
     def _check_message(self, ctx: MethodContext, owner: str, index: int) -> Type:
+        # One plain argument only: a message unpacked from *args or **kwargs is not checked.
         if index >= len(ctx.arg_types) or len(ctx.arg_types[index]) != 1:
             return ctx.default_return_type
-        if ctx.arg_kinds[index][0] == ARG_STAR:
+        if ctx.arg_kinds[index][0] in (ARG_STAR, ARG_STAR2):
             return ctx.default_return_type
         for actor in _actor_types(ctx.type, owner):
             _report_unhandled(ctx, actor, ctx.arg_types[index][0], ctx.args[index][0])
@@ -235,7 +236,9 @@ def _handler_message_type(base: TypeInfo, name: str, mapped: Instance) -> Type:
     if not isinstance(func, FuncDef) or func.is_static or func.is_class:
         return AnyType(TypeOfAny.special_form)
     sig = get_proper_type(func.type)
-    if not isinstance(sig, CallableType) or len(sig.arg_types) < 2 or sig.arg_kinds[1] != ARG_POS:
+    if not isinstance(sig, CallableType) or len(sig.arg_types) < 2:
+        return AnyType(TypeOfAny.special_form)
+    if not sig.arg_kinds[1].is_positional():
         return AnyType(TypeOfAny.special_form)
     # Put the actor's own type arguments into a generic actor's handler signature; type
     # variables of a generic handler method become Any.
