@@ -20,12 +20,22 @@ def test_calculator_server_and_client_processes() -> None:
     )
     try:
         assert server.stdout is not None
+        assert server.stderr is not None
         first = server.stdout.readline()
         assert first.startswith("listening on 127.0.0.1:"), first + server.stderr.read()
         address = first.removeprefix("listening on ").strip()
         client = subprocess.run(
-            [sys.executable, "-m", "examples.calculator.client", address, "5", "10", "-3"]
-            + ["--secret", "xyz"],
+            [
+                sys.executable,
+                "-m",
+                "examples.calculator.client",
+                address,
+                "5",
+                "10",
+                "-3",
+                "--secret",
+                "xyz",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
