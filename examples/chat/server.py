@@ -1,0 +1,211 @@
+"""TCP chat server: each connection is an actor, a room actor broadcasts.
+
+    python -m examples.chat.server            # port 8080
+    nc localhost 8080                          # in a few terminals
+
+Commands: ``/nick NAME`` renames you, ``/quit`` leaves. Everything else is said to the room.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import signal
+from dataclasses import dataclass, field
+from typing import Self
+
+import anyio
+from anyio.abc import SocketStream, TaskStatus
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from cinema import Actor, ActorSystem, Addr, Context, Message, StreamHandler, handler
+
+MAX_LINE = 4096
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+@dataclass
+class Join(Message[None]):
+    session: Addr[Session]
+    nick: str
+
+
+@dataclass
+class Leave(Message[None]):
+    session: Addr[Session]
+
+
+@dataclass
+class Say(Message[None]):
+    session: Addr[Session]
+    text: str
+
+
+@dataclass
+class Rename(Message[bool]):
+    """Returns whether the new nick was free."""
+
+    session: Addr[Session]
+    nick: str
+
+
+@dataclass
+class Deliver(Message[None]):
+    line: str
+
+
+# -- actors ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Room(Actor):
+    """Knows who is in the room and broadcasts to everyone."""
+
+    members: dict[Addr[Session], str] = field(default_factory=dict)
+
+    def broadcast(self, line: str, *, skip: Addr[Session] | None = None) -> None:
+        for member in self.members:
+            if member != skip and member.is_alive:
+                member.do_send(Deliver(line))
+
+    @handler
+    def join(self, msg: Join, ctx: Context[Self]) -> None:
+        self.members[msg.session] = msg.nick
+        msg.session.do_send(Deliver(f"* welcome, {msg.nick}! {len(self.members)} here"))
+        self.broadcast(f"* {msg.nick} joined", skip=msg.session)
+
+    @handler
+    def leave(self, msg: Leave, ctx: Context[Self]) -> None:
+        nick = self.members.pop(msg.session, None)
+        if nick is not None:
+            self.broadcast(f"* {nick} left")
+
+    @handler
+    def say(self, msg: Say, ctx: Context[Self]) -> None:
+        nick = self.members.get(msg.session)
+        if nick is not None:
+            self.broadcast(f"<{nick}> {msg.text}", skip=msg.session)
+
+    @handler
+    def rename(self, msg: Rename, ctx: Context[Self]) -> bool:
+        old = self.members.get(msg.session)
+        if old is None or msg.nick in self.members.values():
+            return False
+        self.members[msg.session] = msg.nick
+        self.broadcast(f"* {old} is now {msg.nick}")
+        return True
+
+
+class Lines:
+    """The lines a client sends (without line endings), ending when it disconnects."""
+
+    def __init__(self, stream: SocketStream) -> None:
+        self._buffered = BufferedByteReceiveStream(stream)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            raw = await self._buffered.receive_until(b"\n", MAX_LINE)
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            anyio.DelimiterNotFound,  # a line longer than MAX_LINE: hang up
+        ):
+            raise StopAsyncIteration from None
+        return raw.decode(errors="replace").rstrip("\r")
+
+
+class Session(Actor, StreamHandler[str]):
+    """One connected client: reads its lines, writes what the room delivers."""
+
+    def __init__(self, stream: SocketStream, room: Addr[Room], nick: str) -> None:
+        self.stream = stream
+        self.room = room
+        self.nick = nick
+
+    async def started(self, ctx: Context[Self]) -> None:
+        ctx.add_stream(Lines(self.stream))
+        await self.room.send(Join(ctx.address(), self.nick))
+
+    async def handle(self, item: str, ctx: Context[Self]) -> None:
+        line = item.strip()
+        if not line:
+            return
+        if line == "/quit":
+            ctx.stop()
+        elif line.startswith("/nick"):
+            nick = line.removeprefix("/nick").strip()
+            if not nick or " " in nick:
+                await self.write("* usage: /nick NAME")
+            elif await self.room.send(Rename(ctx.address(), nick)):
+                self.nick = nick
+            else:
+                await self.write(f"* the nick {nick} is taken")
+        else:
+            self.room.do_send(Say(ctx.address(), line))
+
+    def finished(self, ctx: Context[Self]) -> None:
+        ctx.stop()  # the client hung up
+
+    @handler
+    async def deliver(self, msg: Deliver, ctx: Context[Self]) -> None:
+        await self.write(msg.line)
+
+    async def write(self, line: str) -> None:
+        # If the client is gone, finished() stops this session soon: nothing to do here.
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await self.stream.send(line.encode() + b"\n")
+
+    async def stopped(self, ctx: Context[Self]) -> None:
+        if self.room.is_alive:
+            self.room.do_send(Leave(ctx.address()))
+        await self.stream.aclose()
+
+
+# -- server ----------------------------------------------------------------------------------
+
+
+async def run_chat(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the chat until cancelled; reports the bound port through ``task_status``."""
+    async with ActorSystem(shutdown_timeout=1.0) as system:
+        room = system.spawn(Room())
+        numbers = itertools.count(1)
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+
+        async def accept(stream: SocketStream) -> None:
+            system.spawn(Session(stream, room, f"guest{next(numbers)}"))
+
+        async with listener:
+            bound = listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
+            task_status.started(bound)
+            await listener.serve(accept)
+
+
+async def main(host: str, port: int) -> None:
+    async with anyio.create_task_group() as tg:
+        bound = await tg.start(run_chat, host, port)
+        print(f"chat on {host}:{bound} (nc {host} {bound})", flush=True)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _signal in signals:
+                tg.cancel_scope.cancel()
+                break
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Cinema TCP chat server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    anyio.run(main, args.host, args.port)
