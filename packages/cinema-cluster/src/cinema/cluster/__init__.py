@@ -1,0 +1,42 @@
+"""Cinema clusters: gossip membership, failure detection, a distributed actor registry.
+
+Nodes gossip SWIM-style over the same port that serves remote actor messages: each knows every
+member with a status (:class:`NodeStatus`), suspects one it has had no news of for
+``suspect_timeout`` and marks it Down after twice that; actors registered on a node can be found
+from any node by name, and :class:`ClusterClient` sends to them wherever they live.
+"""
+
+from ._errors import ActorNotInCluster as ActorNotInCluster
+from ._errors import ClusterError as ClusterError
+from ._errors import GossipRejected as GossipRejected
+from ._errors import NodeUnavailable as NodeUnavailable
+from ._membership import Membership as Membership
+from ._memory import MemoryNetwork as MemoryNetwork
+from ._memory import MemoryTransport as MemoryTransport
+from ._memory import VirtualClock as VirtualClock
+from ._simulation import Simulation as Simulation
+from ._types import MemberDown as MemberDown
+from ._types import MemberEvent as MemberEvent
+from ._types import MemberLeft as MemberLeft
+from ._types import MemberSuspect as MemberSuspect
+from ._types import MemberUp as MemberUp
+from ._types import Node as Node
+from ._types import NodeStatus as NodeStatus
+
+__all__ = [
+    "ActorNotInCluster",
+    "ClusterError",
+    "GossipRejected",
+    "MemberDown",
+    "MemberEvent",
+    "MemberLeft",
+    "MemberSuspect",
+    "MemberUp",
+    "Membership",
+    "MemoryNetwork",
+    "MemoryTransport",
+    "Node",
+    "NodeStatus",
+    "Simulation",
+    "VirtualClock",
+]

@@ -1,0 +1,1 @@
+"""Generated protobuf code for the cluster gossip protocol (from ``gossip.proto``; do not edit)."""

@@ -1,0 +1,276 @@
+"""The membership engine on its own: merge rules, timeouts, refutation, registry, validation."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+
+from cinema.cluster import (
+    MemberDown,
+    MemberLeft,
+    Membership,
+    MemberSuspect,
+    MemberUp,
+    Node,
+    NodeStatus,
+)
+from cinema.cluster.proto import gossip_pb2 as pb
+
+WALL = 1_700_000_000_000
+
+
+def engine(node_id: str, *, incarnation: int = WALL, timeout: float = 1.0) -> Membership:
+    return Membership(
+        node_id,
+        f"mem://{node_id}",
+        suspect_timeout=timeout,
+        now=0.0,
+        incarnation=incarnation,
+        rng=random.Random(node_id),
+        wall_clock=lambda: WALL,
+    )
+
+
+def exchange(a: Membership, b: Membership, now: float) -> None:
+    """``a`` gossips to ``b`` and gets the reply, as one round trip."""
+    for out in a.tick(now):
+        if out.addr == b.addr:
+            reply = b.receive(out.data, now)
+            assert reply is not None
+            assert a.receive(reply, now, reply=False) is None
+
+
+def entry(
+    node_id: str,
+    *,
+    status: int = pb.MEMBER_STATUS_UP,
+    incarnation: int = WALL,
+    heartbeat: int = 1,
+    addr: str | None = None,
+) -> pb.MemberState:
+    return pb.MemberState(
+        id=node_id,
+        addr=addr or f"mem://{node_id}",
+        status=status,  # type: ignore[arg-type]  # tests also send invalid raw values
+        incarnation=incarnation,
+        heartbeat=heartbeat,
+    )
+
+
+def gossip(*entries: pb.MemberState) -> bytes:
+    return pb.Gossip(members=entries).SerializeToString()
+
+
+def statuses(m: Membership, now: float = 0.0) -> dict[str, NodeStatus]:
+    return {n.id: n.status for n in m.members(now)}
+
+
+def test_members_include_self_and_added_peers() -> None:
+    a = engine("a")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    assert a.members(0.0) == [Node("a", "mem://a"), Node("b", "mem://b")]
+    assert a.drain_events() == [MemberUp(Node("b", "mem://b"))]
+
+
+def test_exchange_teaches_both_sides() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    exchange(a, b, 0.1)
+    assert statuses(b) == {"a": NodeStatus.UP, "b": NodeStatus.UP}
+    assert b.drain_events() == [MemberUp(Node("a", "mem://a"))]
+
+
+def test_silence_makes_suspect_then_down_counted_from_last_news() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    exchange(a, b, 0.5)  # last news of b at 0.5
+    a.drain_events()
+    a.tick(1.4)
+    assert a.status_of("b") is NodeStatus.UP
+    a.tick(1.5)
+    assert a.status_of("b") is NodeStatus.SUSPECT
+    a.tick(2.4)
+    assert a.status_of("b") is NodeStatus.SUSPECT
+    a.tick(2.5)
+    assert a.status_of("b") is NodeStatus.DOWN
+    assert [type(e) for e in a.drain_events()] == [MemberSuspect, MemberDown]
+
+
+def test_repeated_stale_entry_is_not_news() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    exchange(a, b, 0.1)  # a knows b at b's current heartbeat
+    stale = entry("b", heartbeat=b.heartbeat)
+    for t in (0.5, 0.9, 1.05):
+        # c keeps repeating what it heard long ago: not news, so b is still suspected on time
+        c_entry = entry("c", heartbeat=int(t * 10))
+        a.receive(gossip(c_entry, stale), t, reply=False)
+    a.tick(1.1)
+    assert a.status_of("b") is NodeStatus.SUSPECT
+
+
+def test_newer_heartbeat_relayed_by_others_is_news() -> None:
+    a = engine("a")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    a.receive(gossip(entry("c"), entry("b", heartbeat=5)), 0.8, reply=False)
+    a.tick(1.5)
+    assert a.status_of("b") is NodeStatus.UP
+
+
+def test_live_node_refutes_suspicion_with_higher_incarnation() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    exchange(a, b, 0.1)
+    a.tick(1.2)
+    assert a.status_of("b") is NodeStatus.SUSPECT
+    before = b.incarnation
+    exchange(a, b, 1.3)  # a's message tells b that a suspects it; b's reply refutes
+    assert b.incarnation == before + 1
+    assert a.status_of("b") is NodeStatus.UP
+
+
+def test_suspicion_beats_alive_at_same_incarnation() -> None:
+    a = engine("a")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    a.receive(gossip(entry("c"), entry("b", heartbeat=3)), 0.1, reply=False)
+    a.receive(gossip(entry("c"), entry("b", status=pb.MEMBER_STATUS_SUSPECT)), 0.2, reply=False)
+    a.receive(gossip(entry("c"), entry("b", heartbeat=9)), 0.3, reply=False)
+    assert a.status_of("b") is NodeStatus.SUSPECT
+    a.receive(gossip(entry("c"), entry("b", incarnation=WALL + 1)), 0.4, reply=False)
+    assert a.status_of("b") is NodeStatus.UP
+
+
+def test_restart_with_newer_incarnation_comes_back_up() -> None:
+    a = engine("a")
+    a.receive(gossip(entry("b")), 0.0)
+    a.receive(gossip(entry("c"), entry("b", status=pb.MEMBER_STATUS_DOWN)), 0.1, reply=False)
+    assert a.status_of("b") is NodeStatus.DOWN
+    restarted = engine("b", incarnation=WALL + 5000)
+    a.add_seeds(["mem://b"])
+    reply = a.receive(restarted.tick(0.3)[0].data, 0.3) if restarted.members(0.3)[1:] else None
+    assert reply is None  # b's new life knows nobody yet: it only has seeds to call
+    restarted.add_seeds(["mem://a"])
+    (hello,) = restarted.tick(0.4)
+    answer = a.receive(hello.data, 0.4)
+    assert answer is not None
+    assert a.status_of("b") is NodeStatus.UP
+    restarted.receive(answer, 0.4, reply=False)
+    assert restarted.status_of("a") is NodeStatus.UP
+
+
+def test_leave_marks_left_then_drops_from_view() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    exchange(a, b, 0.1)
+    notices = b.leave(0.2)
+    assert [n.addr for n in notices] == ["mem://a"]
+    assert not notices[0].expects_reply
+    assert a.receive(notices[0].data, 0.2, reply=False) is None
+    assert a.status_of("b") is NodeStatus.LEFT
+    assert any(isinstance(e, MemberLeft) for e in a.drain_events())
+    assert "b" not in statuses(a, 0.2 + 1.0)
+
+
+def test_registry_spreads_and_vanishes_when_node_goes_down() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    b.register_actor("kv", "KVStore")
+    assert b.lookup_actor("kv") == ("b", "KVStore")
+    exchange(a, b, 0.1)
+    assert a.lookup_actor("kv") == ("b", "KVStore")
+    assert a.actors() == {"kv": ("b", "KVStore")}
+    a.tick(1.2)  # suspect: still listed
+    assert a.lookup_actor("kv") == ("b", "KVStore")
+    a.tick(2.2)  # down: gone
+    assert a.status_of("b") is NodeStatus.DOWN
+    assert a.lookup_actor("kv") is None
+
+
+def test_unregister_spreads() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    b.register_actor("kv", "KVStore")
+    exchange(a, b, 0.1)
+    assert b.unregister_actor("kv")
+    assert not b.unregister_actor("kv")
+    exchange(a, b, 0.2)
+    assert a.lookup_actor("kv") is None
+
+
+def test_registry_conflict_resolves_the_same_everywhere() -> None:
+    clock = {"ms": WALL}
+    nodes = [
+        Membership(
+            i,
+            f"mem://{i}",
+            suspect_timeout=1.0,
+            now=0.0,
+            incarnation=WALL,
+            rng=random.Random(i),
+            wall_clock=lambda: clock["ms"],
+        )
+        for i in ("a", "b", "c")
+    ]
+    _, b, c = nodes
+    c.register_actor("x", "Late")
+    clock["ms"] -= 10  # b registered earlier by its wall clock
+    b.register_actor("x", "Early")
+    for n in nodes:
+        for other in nodes:
+            n.add_member(Node(other.id, other.addr), 0.0)
+    for n in nodes:
+        for other in nodes:
+            if other is not n:
+                exchange(n, other, 0.1)
+    assert {n.lookup_actor("x") for n in nodes} == {("b", "Early")}
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\xff\xff\xff", "not a gossip message"),
+        (gossip(), "no members"),
+        (gossip(entry("x", status=99)), "bad status"),
+        (gossip(entry("x", status=0)), "bad status"),
+        (gossip(entry("x", incarnation=2**63)), "absurd incarnation"),
+        (gossip(*(entry(f"n{i}") for i in range(300))), "more than"),
+        (gossip(entry("a")), "claims to be this node"),
+        (gossip(entry("x"), entry("a", incarnation=WALL + 1)), "claims this node"),
+        (gossip(entry("x"), entry("a", addr="mem://elsewhere")), "claims this node"),
+        (gossip(entry("x"), entry("x")), "listed twice"),
+        (gossip(entry("")), "bad member id"),
+        (gossip(entry("x", status=pb.MEMBER_STATUS_DOWN)), "describes itself"),
+    ],
+)
+def test_hostile_gossip_is_rejected_and_changes_nothing(
+    data: bytes, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = engine("a")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    a.drain_events()
+    before = (a.members(0.0), a.incarnation, a.actors())
+    with caplog.at_level(logging.WARNING, logger="cinema.cluster"):
+        assert a.receive(data, 0.1, peer="evil") is None
+    assert (a.members(0.0), a.incarnation, a.actors()) == before
+    assert a.drain_events() == []
+    assert any(reason in r.getMessage() and "evil" in r.getMessage() for r in caplog.records)
+
+
+def test_message_size_is_bounded() -> None:
+    a = engine("a")
+    for i in range(500):
+        a.add_member(Node(f"n{i:03d}", f"mem://n{i:03d}"), 0.0)
+    outgoing = a.tick(0.1)
+    assert len(outgoing) == a.monitors + a.fanout
+    for out in outgoing:
+        msg = pb.Gossip.FromString(out.data)
+        assert len(msg.members) <= 2 + a.max_piggyback + a.samples
+
+
+def test_constructor_validates() -> None:
+    with pytest.raises(ValueError, match="node id"):
+        engine("")
+    with pytest.raises(ValueError, match="suspect_timeout"):
+        engine("a", timeout=0)
