@@ -71,7 +71,6 @@ class Context(Generic[A]):
         "_id",
         "_info",
         "_mailbox",
-        "_op",
         "_open",
         "_parent",
         "_phase",
@@ -115,7 +114,6 @@ class Context(Generic[A]):
         self._capacity = capacity
         self._count = 0
         self._ext: Extra | None = None
-        self._op: Any = None  # cancel scope of the running async step
         self._id = ident
 
     def __repr__(self) -> str:

@@ -6,7 +6,6 @@ import inspect
 import sys
 import types
 import typing
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -62,7 +61,6 @@ class ClassInfo:
     """What the runtime needs to know about one actor class, computed once per class."""
 
     __slots__ = (
-        "__weakref__",
         "cls",
         "declared",
         "finished",
@@ -181,12 +179,15 @@ def _flatten(annotation: object, where: str) -> list[type]:
     )
 
 
-_infos: weakref.WeakKeyDictionary[type, ClassInfo] = weakref.WeakKeyDictionary()
+# Actor classes live as long as their module, so a plain dict (much faster than a weak one on
+# the spawn path) holds one ClassInfo per class.
+_infos: dict[type, ClassInfo] = {}
 
 
 def class_info(cls: type) -> ClassInfo:
     """The (cached) :class:`ClassInfo` of an actor class."""
-    info = _infos.get(cls)
-    if info is None:
+    try:
+        return _infos[cls]
+    except KeyError:
         info = _infos[cls] = ClassInfo(cls)
-    return info
+        return info

@@ -15,7 +15,7 @@ from ._addr import RUNNING, STOPPED, STOPPING, Addr
 from ._context import Context
 from ._dispatcher import Dispatcher
 from ._errors import ActorStopped, CinemaError, NameTaken
-from ._handler import class_info
+from ._handler import _infos, class_info
 from ._supervision import SupervisorStrategy, seconds
 
 if TYPE_CHECKING:
@@ -184,13 +184,16 @@ class ActorSystem:
     ) -> Addr[A]:
         if self._state != "running":
             self._check_running()
-        if not isinstance(actor, Actor):
-            raise TypeError(f"spawn needs an Actor instance, got {actor!r}")
+        try:
+            info = _infos[type(actor)]
+        except KeyError:
+            if not isinstance(actor, Actor):
+                raise TypeError(f"spawn needs an Actor instance, got {actor!r}") from None
+            info = class_info(type(actor))
         if capacity is not None and (
             isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
         ):
             raise ValueError(f"mailbox_capacity must be a positive int or None, not {capacity!r}")
-        info = class_info(type(actor))
         self._next_id += 1
         ctx = Context(self, actor, info, parent, strategy, factory, capacity, self._next_id)
         if parent is None:
