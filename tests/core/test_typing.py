@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
 from mypy import api
-
-CORE_SRC = Path(__file__).resolve().parents[2] / "packages" / "cinema-core" / "src"
 
 PROGRAM = textwrap.dedent(
     """
