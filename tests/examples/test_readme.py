@@ -164,3 +164,26 @@ def test_readme_programs_pass_ruff(tmp_path: Path) -> None:
             check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _code_lines(text: str) -> list[str]:
+    """Non-blank lines without comments and imports (indentation kept)."""
+    lines = []
+    for line in text.splitlines():
+        code = line.split("#", 1)[0].rstrip()
+        if code and not code.startswith(("import ", "from ")):
+            lines.append(code)
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("title", "example"),
+    [("quick start", "examples/quickstart.py"), ("CRUD", "examples/crud/main.py")],
+)
+def test_readme_program_matches_example(title: str, example: str) -> None:
+    """The definitions shown in the README are those of the example file (no drift)."""
+    block = next(block for block in PROGRAMS if block.title == title)
+    definitions = block.code.split("async def main", 1)[0]
+    in_example = set(_code_lines((ROOT / example).read_text(encoding="utf-8")))
+    drifted = [line for line in _code_lines(definitions) if line not in in_example]
+    assert not drifted, f"README {title!r} lines not in {example}: {drifted}"
