@@ -120,7 +120,7 @@ async def test_run_later_needs_a_handler_for_the_message() -> None:
         @handler
         def go(self, msg: Tick, ctx: Context[Self]) -> None:
             with pytest.raises(UnhandledMessage):
-                ctx.run_later(0.01, Unknown())
+                ctx.run_later(0.01, Unknown())  # type: ignore[cinema-unhandled]  # the run-time check is tested
             with pytest.raises(ValueError, match="period"):
                 ctx.run_interval(0, msg)
 
