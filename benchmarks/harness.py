@@ -15,9 +15,11 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
+import os
 import pkgutil
 import resource
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -96,6 +98,24 @@ class Workload:
     targets: Mapping[str, Target] = field(default_factory=dict)
     full_only: bool = False
     timeout: float = 180.0
+
+
+#: The environment variable through which the runner tells its workers which clock to use.
+CLOCK_ENV = "CINEMA_BENCH_CLOCK"
+CLOCKS = ("cpu", "wall")
+
+
+def clock() -> Callable[[], float]:
+    """The clock a single-threaded, single-process workload times itself with.
+
+    ``cpu`` (the default) is this process's CPU time: on a machine shared with other busy
+    processes it does not count the time the scheduler gave the cores to someone else, which
+    is most of the noise of a wall clock there. It also does not count time this process spent
+    blocked, so a workload that waits on threads, other processes or timers must use the wall
+    clock (``time.perf_counter``) itself. ``wall`` (``run.py --clock wall``) times everything
+    on the wall clock, to confirm that nothing idles.
+    """
+    return time.perf_counter if os.environ.get(CLOCK_ENV) == "wall" else time.process_time
 
 
 #: A throughput workload times a warm-up slice (a tenth of its size, not counted), then SLICES

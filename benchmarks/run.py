@@ -39,6 +39,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import (  # noqa: E402
+    CLOCK_ENV,
+    CLOCKS,
     GROUPS,
     Metrics,
     Skip,
@@ -122,7 +124,9 @@ class Outcome:
         return (max(values) - min(values)) / abs(middle)
 
 
-def run_one(workload_id: str, workload: Workload, size: int) -> tuple[dict[str, Any], float]:
+def run_one(
+    workload_id: str, workload: Workload, size: int, clock_name: str
+) -> tuple[dict[str, Any], float]:
     """Run ``workload`` in a subprocess; return its decoded result and the wall time."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", workload_id]
     command += ["--size", str(size)]
@@ -135,6 +139,7 @@ def run_one(workload_id: str, workload: Workload, size: int) -> tuple[dict[str, 
             text=True,
             timeout=workload.timeout,
             check=False,
+            env=os.environ | {CLOCK_ENV: clock_name},
         )
     except subprocess.TimeoutExpired:
         elapsed = time.perf_counter() - started
@@ -328,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATTERN",
         help="run the workloads whose id matches this glob (repeatable), e.g. 'core.*'",
     )
+    parser.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        default="cpu",
+        help="time single-process workloads on the process's CPU time (default: immune to "
+        "other processes' load) or on the wall clock; see benchmarks/README.md",
+    )
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON to write")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
@@ -343,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         return worker(args.worker, args.size)
 
+    # Before the workload modules are imported: they read it (in --profile, in this process).
+    os.environ[CLOCK_ENV] = args.clock
     available = discover()
     if args.profile is not None:
         if args.profile not in available:
@@ -383,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            result, seconds = run_one(wid, outcome.workload, outcome.size)
+            result, seconds = run_one(wid, outcome.workload, outcome.size, args.clock)
             outcome.seconds.append(seconds)
             if "metrics" in result:
                 outcome.samples.append(result["metrics"])
@@ -401,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "default"
     header = (
         f"Cinema benchmarks, {started_at:%Y-%m-%d %H:%M} UTC, {mode} mode, median of {runs} "
-        f"run(s), {elapsed:.0f} s\n{host['python']} on {host['platform']}, "
+        f"run(s), {args.clock} clock, {elapsed:.0f} s\n{host['python']} on {host['platform']}, "
         f"{host['cpus']} CPUs ({host['cpu']}), load average at start "
         f"{(host['loadavg_at_start'] or [0.0])[0]:.2f}\n"
         "ratio = median / median of the 'vs' workload, measured in this same run"
@@ -416,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": started_at.isoformat(timespec="seconds"),
         "mode": mode,
         "runs": runs,
+        "clock": args.clock,
         "seconds": round(elapsed, 1),
         "machine": host,
         "rows": rows,

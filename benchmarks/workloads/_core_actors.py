@@ -6,12 +6,13 @@ runner can then list (and skip, with a note) the core workloads where Cinema is 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Self
 
-from benchmarks.harness import Metrics, fastest_rate_async, rss_bytes, sliced_total
+from benchmarks.harness import Metrics, clock, fastest_rate_async, rss_bytes, sliced_total
 from cinema import Actor, ActorSystem, Addr, Context, Message, handler
+
+now = clock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +123,11 @@ async def tell(n: int, *, async_handler: bool) -> Metrics:
         do_send, send = addr.do_send, addr.send
 
         async def batch(count: int) -> float:
-            started = time.perf_counter()
+            started = now()
             for _ in range(count):
                 do_send(TICK)
             await send(FLUSH)
-            return time.perf_counter() - started
+            return now() - started
 
         rate = await fastest_rate_async(batch, n)
         total = await send(FLUSH)
@@ -141,10 +142,10 @@ async def ask(n: int) -> Metrics:
         send = system.spawn(Counter()).send
 
         async def batch(count: int) -> float:
-            started = time.perf_counter()
+            started = now()
             for _ in range(count):
                 await send(PING)
-            return time.perf_counter() - started
+            return now() - started
 
         rate = await fastest_rate_async(batch, n)
         total = await send(FLUSH)
@@ -161,13 +162,13 @@ async def spawn_idle(n: int) -> Metrics:
         await system.spawn(Idle()).send(PING)
         before = rss_bytes()
         spawn = system.spawn
-        started = time.perf_counter()
+        started = now()
         addrs = [spawn(Idle()) for _ in range(n)]
         await addrs[-1].send(PING)  # the last one spawned is up and handling messages
-        elapsed = time.perf_counter() - started
+        elapsed = now() - started
         after = rss_bytes()
-        stopping = time.perf_counter()
-    stop_s = time.perf_counter() - stopping
+        stopping = now()
+    stop_s = now() - stopping
     if any(addr.is_alive for addr in addrs[:: max(1, n // 100)]):
         raise AssertionError("actors still alive after the system stopped")
     return {
@@ -191,12 +192,12 @@ async def many(n: int, actors: int = 1000) -> Metrics:
     burst = Burst()
     async with ActorSystem() as system:
         addrs = [system.spawn(Member(burst)) for _ in range(actors)]
-        started = time.perf_counter()
+        started = now()
         for _ in range(rounds):
             for addr in addrs:
                 addr.do_send(TICK)
         reports = [await addr.send(REPORT) for addr in addrs]
-        elapsed = time.perf_counter() - started
+        elapsed = now() - started
     if any(count != rounds for count in reports):
         raise AssertionError("messages were lost")
     return {"msgs_per_s": rounds * actors / elapsed, "max_burst_msgs": float(burst.longest)}

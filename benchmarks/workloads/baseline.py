@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Callable
 from functools import partial
 from itertools import islice
@@ -19,6 +18,7 @@ from typing import Any
 from benchmarks.harness import (
     Metrics,
     Workload,
+    clock,
     fastest_rate,
     fastest_rate_async,
     rss_bytes,
@@ -26,6 +26,8 @@ from benchmarks.harness import (
     slice_sizes,
     sliced_total,
 )
+
+now = clock()
 
 
 class Msg:
@@ -81,13 +83,13 @@ async def _asyncio_queue(n: int) -> Metrics:
 
     async def batch(count: int) -> float:
         put = queue.put_nowait
-        started = time.perf_counter()
+        started = now()
         for _ in range(count):
             put(MSG)
         done: asyncio.Future[None] = loop.create_future()
         put(_Flush(done))
         await done
-        return time.perf_counter() - started
+        return now() - started
 
     task = loop.create_task(consumer())
     rate = await fastest_rate_async(batch, n)
@@ -109,12 +111,12 @@ async def _asyncio_pingpong(n: int) -> Metrics:
 
     async def batch(count: int) -> float:
         put, create_future = queue.put_nowait, loop.create_future
-        started = time.perf_counter()
+        started = now()
         for _ in range(count):
             reply: asyncio.Future[int] = create_future()
             put((MSG, reply))
             await reply
-        return time.perf_counter() - started
+        return now() - started
 
     task = loop.create_task(server())
     rate = await fastest_rate_async(batch, n)
@@ -130,14 +132,14 @@ async def _asyncio_idle_tasks(n: int, *, with_queue: bool) -> Metrics:
         await queue.get()
 
     before = rss_bytes()
-    started = time.perf_counter()
+    started = now()
     tasks: list[asyncio.Task[Any]]
     if with_queue:
         tasks = [loop.create_task(idle_on_queue(asyncio.Queue())) for _ in range(n)]
     else:
         tasks = [loop.create_task(event.wait()) for _ in range(n)]
     await asyncio.sleep(0)  # every task runs to its first await and parks there
-    elapsed = time.perf_counter() - started
+    elapsed = now() - started
     after = rss_bytes()
     for task in tasks:
         task.cancel()
@@ -187,13 +189,13 @@ def _trio_channel(n: int, *, drain: bool = False) -> Metrics:
 
         async def batch(count: int) -> float:
             put = send.send_nowait
-            started = time.perf_counter()
+            started = now()
             for _ in range(count):
                 put(MSG)
             flush = Flush()
             put(flush)
             await flush.event.wait()
-            return time.perf_counter() - started
+            return now() - started
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(consumer)
@@ -228,12 +230,12 @@ def _trio_pingpong(n: int) -> Metrics:
 
         async def batch(count: int) -> float:
             put = send.send_nowait
-            started = time.perf_counter()
+            started = now()
             for _ in range(count):
                 request = Request(MSG)
                 put(request)
                 await request.done.wait()
-            return time.perf_counter() - started
+            return now() - started
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server)
@@ -251,11 +253,11 @@ def _trio_idle_tasks(n: int) -> Metrics:
     async def main() -> Metrics:
         async with trio.open_nursery() as nursery:
             before = rss_bytes()
-            started = time.perf_counter()
+            started = now()
             for _ in range(n):
                 nursery.start_soon(trio.sleep_forever)
             await trio.testing.wait_all_tasks_blocked()
-            elapsed = time.perf_counter() - started
+            elapsed = now() - started
             after = rss_bytes()
             nursery.cancel_scope.cancel()
         return {"tasks_per_s": n / elapsed, "bytes_per_task": (after - before) / n}
@@ -300,10 +302,10 @@ def _dispatch_loop(n: int) -> Metrics:
     messages: list[object] = [_A(), _B(), _C()] * (slice_sizes(n)[1] // 3 + 1)
 
     def batch(count: int) -> float:
-        started = time.perf_counter()
+        started = now()
         for msg in islice(messages, count):
             table[type(msg)](msg)
-        return time.perf_counter() - started
+        return now() - started
 
     rate = fastest_rate(batch, n)
     assert target.a + target.b + target.c == sliced_total(n)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchmarks.harness import Metrics, Workload, fastest_rate, rss_bytes, sliced_total
+from benchmarks.harness import Metrics, Workload, clock, fastest_rate, rss_bytes, sliced_total
 from benchmarks.workloads.baseline import MSG, Msg, Sink
 
 _FLUSH = "flush"
 _PING = "ping"
+
+now = clock()
 
 
 # --- Thespian ----------------------------------------------------------------------------------
@@ -45,11 +47,11 @@ def _thespian_tell(n: int) -> Metrics:
         addr = system.createActor(counter)
 
         def batch(count: int) -> float:
-            started = time.perf_counter()
+            started = now()
             for _ in range(count):
                 system.tell(addr, MSG)
             system.ask(addr, _FLUSH, 60)
-            return time.perf_counter() - started
+            return now() - started
 
         rate = fastest_rate(batch, n)
         assert system.ask(addr, _FLUSH, 60) == sliced_total(n), "messages were lost"
@@ -64,10 +66,10 @@ def _thespian_ask(n: int) -> Metrics:
         addr = system.createActor(counter)
 
         def batch(count: int) -> float:
-            started = time.perf_counter()
+            started = now()
             for _ in range(count):
                 system.ask(addr, _PING, 60)
-            return time.perf_counter() - started
+            return now() - started
 
         return {"round_trips_per_s": fastest_rate(batch, n)}
     finally:
@@ -79,9 +81,9 @@ def _thespian_idle(n: int) -> Metrics:
     try:
         system.createActor(counter)  # the first actor pays for the system's own setup
         before = rss_bytes()
-        started = time.perf_counter()
+        started = now()
         addrs = [system.createActor(counter) for _ in range(n)]
-        elapsed = time.perf_counter() - started
+        elapsed = now() - started
         after = rss_bytes()
         assert len(addrs) == n
         return {"actors_per_s": n / elapsed, "bytes_per_actor": (after - before) / n}
