@@ -83,6 +83,8 @@ class Workload:
     :param targets: metric -> the goal the figure is marked PASS/MISS against.
     :param full_only: run only in a default (non ``--quick``) run.
     :param timeout: seconds before the subprocess is killed and the workload counts as failed.
+    :param max_runs: run at most this many times, whatever ``--runs`` says (for long workloads
+        whose figures hardly vary, such as memory footprints).
     """
 
     name: str
@@ -98,6 +100,7 @@ class Workload:
     targets: Mapping[str, Target] = field(default_factory=dict)
     full_only: bool = False
     timeout: float = 180.0
+    max_runs: int | None = None
 
 
 #: The environment variable through which the runner tells its workers which clock to use.

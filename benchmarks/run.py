@@ -384,15 +384,16 @@ def main(argv: list[str] | None = None) -> int:
         if missing is not None:
             outcome.skipped = f"skipped: {missing} is not installed"
     todo = [wid for wid, o in outcomes.items() if o.skipped is None]
-    total, step = len(todo) * runs, 0
+    runs_of = {wid: min(runs, plan[wid].max_runs or runs) for wid in todo}
+    total, step = sum(runs_of.values()), 0
     for run in range(1, runs + 1):
         for wid in todo:
-            step += 1
             outcome = outcomes[wid]
-            if outcome.skipped is not None:
+            if outcome.skipped is not None or run > runs_of[wid]:
                 continue
+            step += 1
             print(
-                f"[{step:3}/{total}] run {run}/{runs} {wid} (n={outcome.size}) ...",
+                f"[{step:3}/{total}] run {run}/{runs_of[wid]} {wid} (n={outcome.size}) ...",
                 end=" ",
                 file=sys.stderr,
                 flush=True,

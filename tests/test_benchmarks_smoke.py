@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import Target, Workload, discover, missing_requirement  # noqa: E402
-from benchmarks.run import RESULT_MARK  # noqa: E402
+from benchmarks.run import RESULT_MARK, select  # noqa: E402
 
 RUN_PY = ROOT / "benchmarks" / "run.py"
 WORKLOADS = discover()
@@ -71,6 +71,17 @@ def test_workload_definitions_are_consistent() -> None:
         for metric, target in workload.targets.items():
             assert metric in workload.metrics, (workload_id, metric)
             assert not target.relative or metric in workload.compare, (workload_id, metric)
+
+
+def test_selection_pulls_in_references_and_drops_full_only_in_quick_mode() -> None:
+    chosen = select(WORKLOADS, ["core.tell[[]asyncio[]]"], quick=False)
+    assert list(chosen)[-1] == "core.tell[asyncio]"
+    assert "baseline.asyncio_queue[asyncio]" in chosen  # its reference, listed first
+    assert set(select(WORKLOADS, ["core.idle_1m*"], quick=False)) == {"core.idle_1m[asyncio]"}
+    assert select(WORKLOADS, ["core.idle_1m*"], quick=True) == {}
+    everything = select(WORKLOADS, [], quick=False)
+    groups = [w.group for w in everything.values()]
+    assert groups == sorted(groups, key=["baseline", "peer", "cinema"].index)
 
 
 def test_target_marks() -> None:

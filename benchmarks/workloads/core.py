@@ -157,6 +157,7 @@ def _workloads() -> list[Workload]:
             },
             full_only=True,
             timeout=300.0,
+            max_runs=1,
         )
     )
     return found
