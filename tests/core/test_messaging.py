@@ -400,3 +400,45 @@ async def test_many_actors_many_messages() -> None:
                 addr.do_send(Add(round_))
         for addr in addrs:
             assert await addr.send(Add(0)) == sum(range(50))
+
+
+async def test_send_timeout_covers_waiting_for_room_in_a_bounded_mailbox() -> None:
+    async with ActorSystem() as system:
+        slow = Slow()
+        addr = system.spawn(slow, mailbox_capacity=1)
+        addr.do_send(Greet("busy"))
+        await slow.entered.wait()
+        addr.do_send(Add(1))
+        with anyio.fail_after(5), pytest.raises(TimeoutError):
+            await addr.send(Add(2), timeout=0.05)
+        slow.release.set()
+        assert await addr.send(Add(3)) == 3
+        assert slow.log == ["start busy", "end busy", "quick 1", "quick 3"]
+
+
+class AsyncCounter(Actor):
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    @handler
+    async def add(self, msg: Add, ctx: Context[Self]) -> int:
+        self.seen.append(msg.n)
+        return len(self.seen)
+
+    @handler
+    def greet(self, msg: Greet, ctx: Context[Self]) -> str:
+        self.seen.append(-1)
+        return msg.name
+
+
+async def test_runs_of_async_handlers_keep_order_and_replies() -> None:
+    async with ActorSystem() as system:
+        counter = AsyncCounter()
+        addr = system.spawn(counter)
+        for i in range(100):
+            addr.do_send(Add(i))
+        addr.do_send(Greet("sync in between"))
+        for i in range(100, 200):
+            addr.do_send(Add(i))
+        assert await addr.send(Add(200)) == 202
+        assert counter.seen == [*range(100), -1, *range(100, 201)]

@@ -146,12 +146,19 @@ class Addr(Generic[A_co]):
             else:
                 ctx._sched = False
             return result
+        if timeout is None:
+            return await self._enqueue_and_wait(ctx, msg)
+        with anyio.fail_after(timeout):
+            return await self._enqueue_and_wait(ctx, msg)
+
+    async def _enqueue_and_wait(self, ctx: Context[Any], msg: object) -> object:
         if ctx._capacity is not None:
             while ctx._count >= ctx._capacity:
                 await ctx._wait_for_room()
                 if ctx._state >= STOPPING:
                     raise ActorStopped(f"{self!r} is stopped")
             ctx._count += 1
+        dispatcher = ctx._dispatcher
         fut = dispatcher.new_future()
         mailbox = ctx._mailbox
         if mailbox is None:
@@ -160,7 +167,4 @@ class Addr(Generic[A_co]):
         if not ctx._sched:
             ctx._sched = True
             dispatcher.schedule(ctx)
-        if timeout is None:
-            return await fut
-        with anyio.fail_after(timeout):
-            return await fut
+        return await fut

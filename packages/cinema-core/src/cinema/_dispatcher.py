@@ -318,13 +318,46 @@ class Dispatcher:
         error: Exception | None = None
         try:
             with scope:
-                result = await func(*args)
-                ok = True
+                turns = 0
+                while True:
+                    result = await func(*args)
+                    step = self._next_async(ctx, kind, reply, result)
+                    if step is None:
+                        ok = True
+                        break
+                    # The next queued message also has an async handler: run it in this
+                    # task rather than handing the actor back and starting another task.
+                    func, args, reply = step
+                    turns += 1
+                    if turns % 16 == 0:
+                        await self.checkpoint()
         except Exception as exc:
             error = exc
         finally:
             self._ops.discard(scope)
             self._op_done(ctx, kind, args, reply, ok, result, error)
+
+    def _next_async(
+        self, ctx: Context[Any], kind: int, reply: Any, result: Any
+    ) -> tuple[Any, tuple[Any, ...], Any] | None:
+        """After an async handler: the next step if it is an async handler too, else None."""
+        if kind != HANDLER or ctx._state != RUNNING or ctx._failure is not None:
+            return None
+        mailbox = ctx._mailbox
+        if not mailbox or ctx._capacity is not None:
+            return None
+        item = mailbox[0]
+        if type(item) is Ask:
+            msg, next_reply = item.msg, item.fut
+        else:
+            msg, next_reply = item, None
+        entry = ctx._table.get(type(msg))
+        if type(entry) is not AsyncHandler:
+            return None
+        mailbox.popleft()
+        if reply is not None and not reply.done():
+            reply.set_result(result)
+        return entry.func, (ctx._actor, msg, ctx), next_reply
 
     def _op_done(
         self,

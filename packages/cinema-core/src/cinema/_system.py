@@ -172,7 +172,7 @@ class ActorSystem:
                 raise CinemaError(
                     "the ActorSystem is not running: use `async with ActorSystem() as system:`"
                 )
-            raise CinemaError("the ActorSystem is shutting down")
+            raise CinemaError(f"the ActorSystem is {self._state}: it takes no new actors")
 
     def _spawn(
         self,
