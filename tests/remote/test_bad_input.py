@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,7 @@ import anyio
 import pytest
 from anyio.abc import SocketStream
 
-from cinema.remote import RemoteServer
+from cinema.remote import FrameDecoder, RemoteServer
 from cinema.remote._tcp import parse_host_port
 from cinema.remote.proto import wire_pb2 as pb
 from tests.remote.protos.remote_test_pb2 import Add, AddResult
@@ -34,18 +35,21 @@ async def send(stream: SocketStream, frame: pb.Frame | bytes) -> None:
     await stream.send(struct.pack(">I", len(body)) + body)
 
 
+# Bytes received beyond the frame a test asked for (replies may arrive together).
+_leftovers: weakref.WeakKeyDictionary[SocketStream, FrameDecoder] = weakref.WeakKeyDictionary()
+
+
 async def receive(stream: SocketStream) -> pb.Frame | None:
     """The next frame, or None at end of stream."""
-    data = b""
+    decoder = _leftovers.setdefault(stream, FrameDecoder())
     with anyio.fail_after(10):
-        try:
-            while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
-                data += await stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError):
-            if not data:
+        while (data := decoder.next_frame()) is None:
+            try:
+                decoder.feed(await stream.receive())
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                assert decoder.buffered == 0, "connection ended mid-frame"
                 return None
-            raise
-    return pb.Frame.FromString(data[4:])
+    return pb.Frame.FromString(data)
 
 
 async def hello(stream: SocketStream) -> None:

@@ -290,23 +290,28 @@ class RemoteClient:
                 self._reading = False
 
     async def _request(self, frame: pb.Frame, limit: float | None) -> pb.Frame:
+        if limit is None:
+            return await self._exchange(frame)
         with anyio.fail_after(limit):
-            await self._ensure_ready()
-            cid = self._next_id
-            self._next_id += 1
-            pending = _Pending()
-            self._pending[cid] = pending
-            try:
-                if frame.HasField("envelope"):
-                    frame.envelope.correlation_id = cid
-                else:
-                    frame.extension.correlation_id = cid
-                await self._write(frame)
-                await self._wait(pending)
-            finally:
-                del self._pending[cid]
-                if not self._reading:
-                    self._hand_over()
+            return await self._exchange(frame)
+
+    async def _exchange(self, frame: pb.Frame) -> pb.Frame:
+        await self._ensure_ready()
+        cid = self._next_id
+        self._next_id += 1
+        pending = _Pending()
+        self._pending[cid] = pending
+        try:
+            if frame.HasField("envelope"):
+                frame.envelope.correlation_id = cid
+            else:
+                frame.extension.correlation_id = cid
+            await self._write(frame)
+            await self._wait(pending)
+        finally:
+            del self._pending[cid]
+            if not self._reading:
+                self._hand_over()
         if pending.error is not None:
             raise pending.error
         assert pending.reply is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import math
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -338,51 +339,71 @@ class RemoteServer:
         if scope.cancelled_caught:
             raise _Closing(pb.ERROR_KIND_TIMEOUT, "no handshake in time")
         log.debug("connection from %s ready", peer)
-        slots = anyio.Semaphore(self.max_in_flight)
         closing: _Closing | None = None
-        async with anyio.create_task_group() as tg:
-            try:
-                await self._read_loop(conn, peer, tg, slots)
-            except _Closing as exc:
-                # Re-raised outside the task group, so that it is not wrapped in an
-                # ExceptionGroup. The peer is being sent away: drop its running requests.
-                closing = exc
-                tg.cancel_scope.cancel()
-            # Otherwise the peer stopped sending (EOF, maybe only half-closed): requests
-            # already read still run and get their replies if the peer still reads.
+        workers: _Workers | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                workers = _Workers(self, conn, peer, tg, self.max_in_flight)
+                try:
+                    await self._read_loop(conn, peer, workers)
+                except _Closing as exc:
+                    # Re-raised outside the task group, so that it is not wrapped in an
+                    # ExceptionGroup. The peer is being sent away: drop its running requests.
+                    closing = exc
+                    tg.cancel_scope.cancel()
+                # Otherwise the peer stopped sending (EOF, maybe only half-closed): requests
+                # already read still run and get their replies if the peer still reads.
+                workers.close()
+        finally:
+            if workers is not None:
+                workers.release()
         if closing is not None:
             raise closing
 
-    async def _read_loop(
-        self, conn: Connection, peer: str, tg: TaskGroup, slots: anyio.Semaphore
-    ) -> None:
+    async def _read_loop(self, conn: Connection, peer: str, workers: _Workers) -> None:
+        idle_timeout = self.idle_timeout
+        last_activity = anyio.current_time()
         while True:
-            if self.idle_timeout is None:
-                frame = await self._receive(conn, peer)
-            else:
-                with anyio.move_on_after(self.idle_timeout) as idle:
+            # One cancel scope per idle period rather than per frame: frames only record the
+            # time; when the deadline passes, the loop re-arms it from the last activity.
+            deadline = math.inf if idle_timeout is None else last_activity + idle_timeout
+            with anyio.CancelScope(deadline=deadline) as scope:
+                while True:
                     frame = await self._receive(conn, peer)
-                if idle.cancelled_caught:
-                    if slots.value < self.max_in_flight:
-                        continue  # busy handling its requests: not idle
-                    raise _Closing(pb.ERROR_KIND_TIMEOUT, f"idle for {self.idle_timeout} s")
-            if frame is None:
-                break
-            body = frame.WhichOneof("body")
-            if body == "envelope":
-                if frame.envelope.kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
-                    kind = pb.EnvelopeKind.Name(frame.envelope.kind)
-                    raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"a client may not send {kind}")
-                await slots.acquire()
-                tg.start_soon(self._handle_envelope, conn, peer, frame.envelope, slots)
-            elif body == "extension":
-                await slots.acquire()
-                tg.start_soon(self._handle_extension, conn, peer, frame.extension, slots)
-            elif body == "close":
-                log.debug("%s said goodbye: %s", peer, frame.close.error.message)
-                break
-            else:
-                raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"unexpected {body} frame")
+                    if frame is None:
+                        return
+                    last_activity = anyio.current_time()
+                    if not await self._accept_frame(frame, peer, workers):
+                        return
+            if scope.cancelled_caught:
+                assert idle_timeout is not None
+                if workers.busy:
+                    last_activity = anyio.current_time()  # handling its requests: not idle
+                elif anyio.current_time() - last_activity >= idle_timeout:
+                    raise _Closing(pb.ERROR_KIND_TIMEOUT, f"idle for {idle_timeout} s")
+
+    async def _accept_frame(self, frame: pb.Frame, peer: str, workers: _Workers) -> bool:
+        """Queue a request frame for the workers; ``False`` when the peer said goodbye."""
+        body = frame.WhichOneof("body")
+        if body == "envelope":
+            if frame.envelope.kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
+                kind = pb.EnvelopeKind.Name(frame.envelope.kind)
+                raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"a client may not send {kind}")
+        elif body == "extension":
+            if frame.extension.envelope_kind not in (
+                pb.ENVELOPE_KIND_REQUEST,
+                pb.ENVELOPE_KIND_ONEWAY,
+            ):
+                raise _Closing(
+                    pb.ERROR_KIND_PROTOCOL_ERROR, "a client may only send extension requests"
+                )
+        elif body == "close":
+            log.debug("%s said goodbye: %s", peer, frame.close.error.message)
+            return False
+        else:
+            raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"unexpected {body} frame")
+        await workers.submit(frame)
+        return True
 
     async def _reply(self, conn: Connection, peer: str, frame: pb.Frame) -> None:
         try:
@@ -390,80 +411,124 @@ class RemoteServer:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             log.debug("cannot reply to %s: %s", peer, exc)
 
-    async def _run_safely(
-        self, peer: str, what: str, work: Callable[[], Awaitable[None]]
-    ) -> pb.Error | None:
-        try:
-            await work()
-        except (RemoteError, ActorStopped) as exc:
+    def _failure(self, peer: str, what: str, exc: Exception) -> pb.Error:
+        if isinstance(exc, RemoteError | ActorStopped):
             log.info("request from %s (%s) failed: %r", peer, what, exc)
-            return error_to_wire(exc)
-        except Exception as exc:
-            log.exception("internal error serving %s (%s)", peer, what)
-            return error_to_wire(exc)
-        return None
+        else:
+            log.error("internal error serving %s (%s)", peer, what, exc_info=exc)
+        return error_to_wire(exc)
 
-    async def _handle_envelope(
-        self, conn: Connection, peer: str, envelope: pb.Envelope, slots: anyio.Semaphore
-    ) -> None:
+    async def _handle(self, conn: Connection, peer: str, frame: pb.Frame) -> None:
+        if frame.HasField("envelope"):
+            await self._handle_envelope(conn, peer, frame.envelope)
+        else:
+            await self._handle_extension(conn, peer, frame.extension)
+
+    async def _handle_envelope(self, conn: Connection, peer: str, envelope: pb.Envelope) -> None:
         try:
-            reply: list[pb.Envelope | None] = [None]
-
-            async def work() -> None:
-                reply[0] = await self._handler.handle(envelope)
-
+            answer = await self._handler.handle(envelope)
+        except Exception as exc:
             what = f"{envelope.message_type} for {envelope.actor_name or '-'}"
-            error = await self._run_safely(peer, what, work)
-            if envelope.kind != pb.ENVELOPE_KIND_REQUEST:
-                if error is not None:
-                    log.warning(
-                        "one-way message from %s (%s) was lost: %s", peer, what, error.message
-                    )
-                return
-            answer = reply[0] or pb.Envelope(kind=pb.ENVELOPE_KIND_REPLY)
-            answer.kind = pb.ENVELOPE_KIND_REPLY
-            answer.correlation_id = envelope.correlation_id
-            if error is not None:
+            error = self._failure(peer, what, exc)
+            if envelope.kind == pb.ENVELOPE_KIND_REQUEST:
                 answer = pb.Envelope(
                     kind=pb.ENVELOPE_KIND_REPLY, correlation_id=envelope.correlation_id, error=error
                 )
-            await self._reply(conn, peer, pb.Frame(envelope=answer))
-        finally:
-            slots.release()
-
-    async def _handle_extension(
-        self, conn: Connection, peer: str, ext: pb.Extension, slots: anyio.Semaphore
-    ) -> None:
-        try:
-            reply: list[bytes | None] = [None]
-
-            async def work() -> None:
-                if ext.envelope_kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
-                    raise ProtocolError("a client may only send extension requests")
-                handler = self._extensions.get(ext.kind)
-                if handler is None:
-                    raise UnknownExtension(f"no handler for extension {ext.kind!r}")
-                try:
-                    reply[0] = await handler(ext.data, peer)
-                except RemoteError:
-                    raise
-                except Exception as exc:
-                    raise RemoteHandlerError(type(exc).__qualname__, str(exc)) from exc
-
-            error = await self._run_safely(peer, f"extension {ext.kind}", work)
-            if ext.envelope_kind != pb.ENVELOPE_KIND_REQUEST:
+            else:
+                log.warning("one-way message from %s (%s) was lost: %s", peer, what, error.message)
                 return
-            answer = pb.Extension(
-                kind=ext.kind,
-                envelope_kind=pb.ENVELOPE_KIND_REPLY,
-                correlation_id=ext.correlation_id,
-                data=reply[0] or b"",
-            )
-            if error is not None:
-                answer.error.CopyFrom(error)
+        if envelope.kind != pb.ENVELOPE_KIND_REQUEST:
+            return
+        if answer is None:
+            answer = pb.Envelope(kind=pb.ENVELOPE_KIND_REPLY)
+        answer.kind = pb.ENVELOPE_KIND_REPLY
+        answer.correlation_id = envelope.correlation_id
+        await self._reply(conn, peer, pb.Frame(envelope=answer))
+
+    async def _handle_extension(self, conn: Connection, peer: str, ext: pb.Extension) -> None:
+        answer = pb.Extension(
+            kind=ext.kind, envelope_kind=pb.ENVELOPE_KIND_REPLY, correlation_id=ext.correlation_id
+        )
+        try:
+            handler = self._extensions.get(ext.kind)
+            if handler is None:
+                raise UnknownExtension(f"no handler for extension {ext.kind!r}")
+            try:
+                answer.data = await handler(ext.data, peer) or b""
+            except RemoteError:
+                raise
+            except Exception as exc:
+                raise RemoteHandlerError(type(exc).__qualname__, str(exc)) from exc
+        except Exception as exc:
+            answer.error.CopyFrom(self._failure(peer, f"extension {ext.kind}", exc))
+        if ext.envelope_kind == pb.ENVELOPE_KIND_REQUEST:
             await self._reply(conn, peer, pb.Frame(extension=answer))
-        finally:
-            slots.release()
+
+
+@final
+class _Workers:
+    """The tasks that handle one connection's requests.
+
+    Spawning a task per request costs more than the request itself, so workers are kept for
+    the connection's life and fed through a queue; a new one starts only when every worker is
+    busy (up to ``limit``). At ``limit`` requests in progress, :meth:`submit` waits, so the
+    connection is not read further: backpressure instead of unbounded memory.
+    """
+
+    def __init__(
+        self, server: RemoteServer, conn: Connection, peer: str, tg: TaskGroup, limit: int
+    ) -> None:
+        self._server = server
+        self._conn = conn
+        self._peer = peer
+        self._tg = tg
+        self._limit = limit
+        self._send, self._receive = anyio.create_memory_object_stream[pb.Frame](math.inf)
+        self._workers = 0
+        self._idle = 0  # workers waiting for a frame
+        self._unclaimed = 0  # frames queued and not yet taken by a worker
+        self.busy = 0  # frames submitted and not yet fully handled
+        self._freed: anyio.Event | None = None
+
+    async def submit(self, frame: pb.Frame) -> None:
+        while self.busy >= self._limit:
+            if self._freed is None:
+                self._freed = anyio.Event()
+            await self._freed.wait()
+        self.busy += 1
+        self._unclaimed += 1
+        if self._unclaimed > self._idle and self._workers < self._limit:
+            self._workers += 1
+            self._tg.start_soon(self._work)
+        self._send.send_nowait(frame)
+
+    def close(self) -> None:
+        """No more frames: workers finish what is queued, then end."""
+        self._send.close()
+
+    def release(self) -> None:
+        """Free the queue once every worker has ended."""
+        self._send.close()
+        self._receive.close()
+
+    async def _work(self) -> None:
+        server, conn, peer, frames = self._server, self._conn, self._peer, self._receive
+        while True:
+            self._idle += 1
+            try:
+                frame = await frames.receive()
+            except anyio.EndOfStream:
+                return
+            finally:
+                self._idle -= 1
+            self._unclaimed -= 1
+            try:
+                await server._handle(conn, peer, frame)
+            finally:
+                self.busy -= 1
+                if self._freed is not None:
+                    self._freed.set()
+                    self._freed = None
 
 
 RemoteServer.__module__ = "cinema.remote"
