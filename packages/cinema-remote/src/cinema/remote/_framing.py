@@ -182,4 +182,5 @@ class StreamConnection(Connection):
                 log.debug("error closing connection to %s", self._remote_address, exc_info=True)
 
 
-StreamConnection.__module__ = "cinema.remote"
+for _cls in (FrameDecoder, StreamConnection):
+    _cls.__module__ = "cinema.remote"

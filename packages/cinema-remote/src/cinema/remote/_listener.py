@@ -63,3 +63,6 @@ class StreamListener(Listener):
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
             await self._listener.aclose()
+
+
+StreamListener.__module__ = "cinema.remote"
