@@ -6,6 +6,8 @@ member with a status (:class:`NodeStatus`), suspects one it has had no news of f
 from any node by name, and :class:`ClusterClient` sends to them wherever they live.
 """
 
+from ._client import ClusterClient as ClusterClient
+from ._client import ClusterRemoteAddr as ClusterRemoteAddr
 from ._errors import ActorNotInCluster as ActorNotInCluster
 from ._errors import ClusterError as ClusterError
 from ._errors import GossipRejected as GossipRejected
@@ -14,6 +16,10 @@ from ._membership import Membership as Membership
 from ._memory import MemoryNetwork as MemoryNetwork
 from ._memory import MemoryTransport as MemoryTransport
 from ._memory import VirtualClock as VirtualClock
+from ._node import DEFAULT_GOSSIP_INTERVAL as DEFAULT_GOSSIP_INTERVAL
+from ._node import DEFAULT_SUSPECT_TIMEOUT as DEFAULT_SUSPECT_TIMEOUT
+from ._node import GOSSIP_EXTENSION as GOSSIP_EXTENSION
+from ._node import ClusterNode as ClusterNode
 from ._simulation import Simulation as Simulation
 from ._types import MemberDown as MemberDown
 from ._types import MemberEvent as MemberEvent
@@ -24,8 +30,14 @@ from ._types import Node as Node
 from ._types import NodeStatus as NodeStatus
 
 __all__ = [
+    "DEFAULT_GOSSIP_INTERVAL",
+    "DEFAULT_SUSPECT_TIMEOUT",
+    "GOSSIP_EXTENSION",
     "ActorNotInCluster",
+    "ClusterClient",
     "ClusterError",
+    "ClusterNode",
+    "ClusterRemoteAddr",
     "GossipRejected",
     "MemberDown",
     "MemberEvent",

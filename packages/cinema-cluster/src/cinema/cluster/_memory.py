@@ -226,6 +226,7 @@ class _MemoryListener(Listener):
         self._closed = True
         self._network._unbind(self._name, self)
         await self._incoming_send.aclose()
+        await self._incoming.aclose()
 
 
 @final
@@ -247,6 +248,10 @@ class MemoryTransport(Transport):
     def __init__(self, network: MemoryNetwork | None = None, *, local: str | None = None) -> None:
         self._network = network
         self._local = None if local is None else _strip(local)
+
+    def bound_to(self, local: str) -> MemoryTransport:
+        """The same transport, with connections coming from ``local`` (see ``local``)."""
+        return MemoryTransport(self._network, local=local)
 
     @property
     def network(self) -> MemoryNetwork:

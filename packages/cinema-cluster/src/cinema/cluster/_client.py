@@ -1,0 +1,149 @@
+"""ClusterClient: call actors by name, wherever in the cluster they live."""
+
+from __future__ import annotations
+
+from typing import Generic, NoReturn, TypeVar, final
+
+import anyio
+from google.protobuf.message import Message as ProtoMessage
+
+from cinema._actor import Actor
+from cinema.remote._client import RemoteAddr
+from cinema.remote._errors import ConnectionLost
+from cinema.remote._rpc import Req, Resp, Rpc
+from cinema.remote.proto import wire_pb2 as pb
+
+from ._errors import ActorNotInCluster, NodeUnavailable
+from ._node import ClusterNode
+from ._types import NodeStatus
+
+__all__ = ["ClusterClient", "ClusterRemoteAddr"]
+
+A_co = TypeVar("A_co", bound=Actor, covariant=True)
+
+
+@final
+class ClusterClient:
+    """Location-transparent messaging: find actors in the cluster registry, send to them.
+
+    Connections are pooled per node (shared with the node's gossip): one connection per peer
+    carries many requests at once, matched by correlation id. A connection that dies is dropped
+    and made again on the next call.
+
+    :param node: the local cluster node (its registry and membership are used for lookups).
+    """
+
+    def __init__(self, node: ClusterNode) -> None:
+        self.node = node
+
+    def remote_addr(self, actor_type: type[A_co], name: str) -> ClusterRemoteAddr[A_co]:
+        """The address of the actor registered in the cluster under ``name``.
+
+        Nothing is looked up yet: every call resolves the name again, so the address follows
+        the actor when it moves to another node.
+
+        :param actor_type: the actor's class (for typing and reprs only).
+        """
+        return ClusterRemoteAddr(self, actor_type, name)
+
+    async def _resolve(self, actor_type: type[A_co], name: str) -> RemoteAddr[A_co]:
+        node = self.node
+        location = node.lookup_actor(name)
+        if location is None:
+            raise ActorNotInCluster(name)
+        node_id = location[0]
+        member = node.member(node_id)
+        if member is None or member.status in (NodeStatus.DOWN, NodeStatus.LEFT):
+            raise NodeUnavailable(node_id, "it is down or has left")
+        try:
+            client = await node._client_for(member.addr)
+        except (OSError, TimeoutError) as exc:
+            raise NodeUnavailable(node_id, f"cannot connect to {member.addr}: {exc}") from exc
+        return client.remote_addr(actor_type, "", name)
+
+    async def _forget(self, actor_type: type[A_co], name: str) -> None:
+        location = self.node.lookup_actor(name)
+        member = None if location is None else self.node.member(location[0])
+        if member is not None:
+            await self.node._drop_client(member.addr)
+
+    def __repr__(self) -> str:
+        return f"<ClusterClient of {self.node.id!r}>"
+
+
+@final
+class ClusterRemoteAddr(Generic[A_co]):
+    """The address of an actor known by its cluster-wide name (made by
+    :meth:`ClusterClient.remote_addr`).
+
+    Each call looks the name up in the local registry (a dictionary lookup), then sends over the
+    pooled connection to the node that hosts it.
+
+    Errors: :class:`ActorNotInCluster` (an ``UnknownActor``) when no live node registered the
+    name; :class:`NodeUnavailable` (a ``ConnectionLost``) when its node is down, has left, cannot
+    be reached, or the connection broke during the call; and whatever
+    :class:`cinema.remote.RemoteAddr` raises for the call itself.
+    """
+
+    __slots__ = ("_client", "actor_type", "name")
+
+    def __init__(self, client: ClusterClient, actor_type: type[A_co], name: str) -> None:
+        self._client = client
+        self.actor_type = actor_type
+        self.name = name
+
+    async def send(self, message: ProtoMessage, *, timeout: float | None = None) -> pb.Envelope:
+        """Send a request; return the raw reply :class:`cinema.remote.Envelope` (as the seed)."""
+        remote = await self._client._resolve(self.actor_type, self.name)
+        try:
+            return await remote.send(message, timeout=timeout)
+        except ConnectionLost as exc:
+            await self._lost(exc)
+
+    async def call(
+        self, rpc: Rpc[Req, Resp], message: Req, *, timeout: float | None = None
+    ) -> Resp:
+        """Send a request; return its decoded reply, typed by ``rpc`` (as
+        :meth:`cinema.remote.RemoteAddr.call`)::
+
+            PING = rpc(Ping, Pong)
+            pong = await remote.call(PING, Ping(msg="hello"))   # Pong
+        """
+        remote = await self._client._resolve(self.actor_type, self.name)
+        try:
+            return await remote.call(rpc, message, timeout=timeout)
+        except ConnectionLost as exc:
+            await self._lost(exc)
+
+    async def do_send(self, message: ProtoMessage) -> None:
+        """Send a one-way message; return once it is written."""
+        remote = await self._client._resolve(self.actor_type, self.name)
+        try:
+            await remote.do_send(message)
+        except ConnectionLost as exc:
+            await self._lost(exc)
+
+    async def _lost(self, exc: ConnectionLost) -> NoReturn:
+        # The pooled connection is dead: drop it so that the next call connects afresh.
+        with anyio.CancelScope(shield=True):
+            await self._client._forget(self.actor_type, self.name)
+        if isinstance(exc, NodeUnavailable):
+            raise exc
+        location = self._client.node.lookup_actor(self.name)
+        node_id = location[0] if location is not None else "?"
+        raise NodeUnavailable(node_id, f"connection lost: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"<ClusterRemoteAddr {self.actor_type.__qualname__} {self.name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClusterRemoteAddr):
+            return NotImplemented
+        return (self._client.node, self.name) == (other._client.node, other.name)
+
+    def __hash__(self) -> int:
+        return hash((id(self._client.node), self.name))
+
+
+for _cls in (ClusterClient, ClusterRemoteAddr):
+    _cls.__module__ = "cinema.cluster"

@@ -1,0 +1,344 @@
+"""ClusterNode and ClusterClient on real ports (TCP on loopback) and on the mem:// transport."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+import pytest
+
+from cinema import ActorSystem
+from cinema.cluster import (
+    ActorNotInCluster,
+    ClusterClient,
+    ClusterNode,
+    MemberDown,
+    MemberEvent,
+    MemberSuspect,
+    MemberUp,
+    MemoryNetwork,
+    MemoryTransport,
+    Node,
+    NodeStatus,
+    NodeUnavailable,
+)
+from cinema.remote import LocalNode, MessageRouter, RemoteClient, TcpTransport, UnknownActor
+from tests.cluster.support import PING, EventLog, Ping, PingPong, eventually, free_port
+
+pytestmark = [
+    pytest.mark.anyio,
+    # cinema-remote's server (work in progress) leaves its per-connection worker queue unclosed
+    # when it is cancelled with connections open, which every node stop does; reported to the
+    # remote helper. Only that warning is silenced.
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in.*MemoryObjectReceiveStream"
+        ":pytest.PytestUnraisableExceptionWarning"
+    ),
+]
+
+INTERVAL, TIMEOUT = 0.05, 0.4
+_names = itertools.count()
+
+
+def statuses(node: ClusterNode) -> dict[str, NodeStatus]:
+    return {n.id: n.status for n in node.members()}
+
+
+@asynccontextmanager
+async def served_pingpong(
+    system: ActorSystem, node_id: str
+) -> AsyncIterator[tuple[PingPong, MessageRouter]]:
+    actor = PingPong(node_id)
+    addr = system.spawn(actor)
+    local = LocalNode(node_id)
+    local.expose("pingpong", addr)
+    yield actor, MessageRouter(local).route(Ping, local.handler(addr, Ping))
+
+
+async def test_three_nodes_over_tcp_converge_and_call_across() -> None:
+    ports = [free_port() for _ in range(3)]
+    addrs = [f"127.0.0.1:{p}" for p in ports]
+    async with ActorSystem() as system, AsyncExitStack() as stack:
+        actor, router = await stack.enter_async_context(served_pingpong(system, "node-2"))
+        n1 = await stack.enter_async_context(
+            ClusterNode("node-1", addrs[0], gossip_interval=INTERVAL, suspect_timeout=TIMEOUT)
+        )
+        n2 = await stack.enter_async_context(
+            ClusterNode(
+                "node-2",
+                addrs[1],
+                handler=router.build(),
+                seeds=[addrs[0]],
+                gossip_interval=INTERVAL,
+                suspect_timeout=TIMEOUT,
+            )
+        )
+        n3 = await stack.enter_async_context(
+            ClusterNode(
+                "node-3",
+                addrs[2],
+                seeds=[addrs[0]],
+                gossip_interval=INTERVAL,
+                suspect_timeout=TIMEOUT,
+            )
+        )
+        expected = {"node-1": NodeStatus.UP, "node-2": NodeStatus.UP, "node-3": NodeStatus.UP}
+        await eventually(lambda: all(statuses(n) == expected for n in (n1, n2, n3)))
+        assert Node("node-1", addrs[0], NodeStatus.UP) in n3.members()
+
+        await n2.register_actor("pingpong", "PingPong")
+        await eventually(lambda: n3.lookup_actor("pingpong") == ("node-2", "PingPong"))
+        await eventually(lambda: n1.actors() == {"pingpong": ("node-2", "PingPong")})
+
+        remote = ClusterClient(n3).remote_addr(PingPong, "pingpong")
+        pong = await remote.call(PING, Ping(msg="hello"))
+        assert pong.reply == "pong: hello from node-2"
+        envelope = await remote.send(Ping(msg="raw"))
+        assert envelope.message_type == "cluster_test.Pong"
+        await remote.do_send(Ping(msg="notify"))
+        await eventually(lambda: "notify" in actor.notes)
+
+        # many requests in flight on the one pooled connection
+        results = {}
+
+        async def one(i: int) -> None:
+            results[i] = (await remote.call(PING, Ping(msg=str(i)))).reply
+
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(one, i)
+        assert results == {i: f"pong: {i} from node-2" for i in range(50)}
+        assert len([a for a in n3._clients if a == addrs[1]]) == 1
+
+
+async def test_gossip_and_actors_share_the_one_port() -> None:
+    addr = f"127.0.0.1:{free_port()}"
+    async with (
+        ActorSystem() as system,
+        served_pingpong(system, "solo") as (_, router),
+        ClusterNode(
+            "solo", addr, handler=router.build(), gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+        ),
+        RemoteClient(await TcpTransport().connect(addr)) as client,
+    ):
+        pong = await client.remote_addr(PingPong, "", "pingpong").call(PING, Ping(msg="x"))
+        assert pong.reply == "pong: x from solo"
+
+
+async def test_unknown_actor_and_down_node_fail_fast() -> None:
+    network = MemoryNetwork(seed=1)
+    transport = MemoryTransport(network)
+    async with (
+        ActorSystem() as system,
+        served_pingpong(system, "b") as (_, router),
+        ClusterNode(
+            "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+        ) as a,
+    ):
+        if True:
+            client = ClusterClient(a)
+            with pytest.raises(ActorNotInCluster) as info:
+                await client.remote_addr(PingPong, "nobody").call(PING, Ping())
+            assert isinstance(info.value, UnknownActor)
+            with anyio.CancelScope() as crash:
+                async with ClusterNode(
+                    "b",
+                    "mem://b",
+                    handler=router.build(),
+                    seeds=["mem://a"],
+                    transport=transport,
+                    gossip_interval=INTERVAL,
+                    suspect_timeout=TIMEOUT,
+                ) as b:
+                    await b.register_actor("pingpong", "PingPong")
+                    await eventually(lambda: a.lookup_actor("pingpong") is not None)
+                    remote = client.remote_addr(PingPong, "pingpong")
+                    assert (await remote.call(PING, Ping(msg="1"))).reply == "pong: 1 from b"
+                    crash.cancel()  # b dies without leaving
+                    await anyio.sleep_forever()
+            with pytest.raises(NodeUnavailable):
+                await remote.call(PING, Ping(msg="2"))
+            await eventually(lambda: statuses(a).get("b") is NodeStatus.DOWN)
+            with pytest.raises(ActorNotInCluster):
+                await remote.call(PING, Ping(msg="3"))
+
+
+async def test_crash_is_seen_as_suspect_then_down_with_events() -> None:
+    network = MemoryNetwork(seed=2)
+    transport = MemoryTransport(network)
+    async with ActorSystem() as system:
+        log = EventLog()
+        watcher = system.spawn(log)
+        async with ClusterNode(
+            "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+        ) as a:
+            a.subscribe(watcher)
+            with anyio.CancelScope() as crash:
+                async with ClusterNode(
+                    "b",
+                    "mem://b",
+                    seeds=["mem://a"],
+                    transport=transport,
+                    gossip_interval=INTERVAL,
+                    suspect_timeout=TIMEOUT,
+                ):
+                    await log.wait_for(lambda ev: MemberUp(Node("b", "mem://b")) in ev)
+                    crash.cancel()
+                    await anyio.sleep_forever()
+            with anyio.fail_after(5):
+                await log.wait_for(lambda ev: any(isinstance(e, MemberDown) for e in ev))
+            kinds = [type(e) for e in log.events if e.node.id == "b"]
+            assert kinds == [MemberUp, MemberSuspect, MemberDown]
+            assert a.unsubscribe(watcher)
+            assert not a.unsubscribe(watcher)
+
+
+async def test_graceful_exit_leaves() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=3))
+    async with ClusterNode(
+        "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+    ) as a:
+        async with ClusterNode(
+            "b",
+            "mem://b",
+            seeds=["mem://a"],
+            transport=transport,
+            gossip_interval=INTERVAL,
+            suspect_timeout=TIMEOUT,
+        ):
+            await eventually(lambda: statuses(a).get("b") is NodeStatus.UP)
+        assert statuses(a)["b"] is NodeStatus.LEFT
+        await eventually(lambda: "b" not in statuses(a))
+
+
+async def test_start_does_not_wait_for_seeds_that_are_not_up_yet() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=4))
+    async with ClusterNode(
+        "late",
+        "mem://late",
+        seeds=["mem://seed"],
+        transport=transport,
+        gossip_interval=INTERVAL,
+        suspect_timeout=TIMEOUT,
+    ) as late:
+        assert statuses(late) == {"late": NodeStatus.UP}
+        await anyio.sleep(0.1)  # a few failed rounds against the missing seed
+        async with ClusterNode(
+            "seed",
+            "mem://seed",
+            transport=transport,
+            gossip_interval=INTERVAL,
+            suspect_timeout=TIMEOUT,
+        ) as seed:
+            await eventually(lambda: statuses(seed).get("late") is NodeStatus.UP)
+            await eventually(lambda: statuses(late).get("seed") is NodeStatus.UP)
+
+
+async def test_restart_under_the_same_id_comes_back_up() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=5))
+    async with ClusterNode(
+        "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+    ) as a:
+        with anyio.CancelScope() as crash:
+            async with ClusterNode(
+                "b",
+                "mem://b",
+                seeds=["mem://a"],
+                transport=transport,
+                gossip_interval=INTERVAL,
+                suspect_timeout=TIMEOUT,
+            ) as b:
+                first = b.incarnation
+                await eventually(lambda: statuses(a).get("b") is NodeStatus.UP)
+                crash.cancel()
+                await anyio.sleep_forever()
+        await eventually(lambda: statuses(a).get("b") is NodeStatus.DOWN)
+        async with ClusterNode(
+            "b",
+            "mem://b",
+            seeds=["mem://a"],
+            transport=transport,
+            gossip_interval=INTERVAL,
+            suspect_timeout=TIMEOUT,
+        ) as b:
+            assert b.incarnation > first
+            await eventually(lambda: statuses(a).get("b") is NodeStatus.UP)
+
+
+async def test_partition_on_the_memory_transport() -> None:
+    network = MemoryNetwork(seed=6)
+    transport = MemoryTransport(network)
+    async with AsyncExitStack() as stack:
+        nodes = []
+        for name in "abcd":
+            seeds = ["mem://a"] if name != "a" else []
+            nodes.append(
+                await stack.enter_async_context(
+                    ClusterNode(
+                        name,
+                        f"mem://{name}",
+                        seeds=seeds,
+                        transport=transport,
+                        gossip_interval=INTERVAL,
+                        suspect_timeout=TIMEOUT,
+                    )
+                )
+            )
+        await eventually(lambda: all(len(statuses(n)) == 4 for n in nodes))
+        network.partition(["a", "b"], ["c", "d"])
+        await eventually(lambda: statuses(nodes[0])["c"] is NodeStatus.DOWN)
+        await eventually(lambda: statuses(nodes[3])["a"] is NodeStatus.DOWN)
+        network.heal()
+        await eventually(lambda: all(set(statuses(n).values()) == {NodeStatus.UP} for n in nodes))
+
+
+async def test_building_blocks() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=7))
+    one = ClusterNode("one", "mem://one", transport=transport)
+    two = ClusterNode("two", "mem://two", transport=transport)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one.start_gossip_server)
+        tg.start_soon(two.start_server, None, None)
+        await eventually(
+            lambda: one.listening_address is not None and two.listening_address is not None
+        )
+        one.add_member(Node("two", "mem://two"))
+        tg.start_soon(one.start_periodic_gossip, 0.05, 0.5)
+        tg.start_soon(two.start_periodic_gossip, 0.05, 0.5)
+        await eventually(lambda: statuses(two).get("one") is NodeStatus.UP)
+        await one.register_actor("x", "X")
+        await eventually(lambda: two.lookup_actor("x") == ("one", "X"))
+        assert await one.unregister_actor("x")
+        await eventually(lambda: two.lookup_actor("x") is None)
+        await two.leave()
+        await eventually(lambda: statuses(one).get("two") in (NodeStatus.LEFT, None))
+        tg.cancel_scope.cancel()
+
+
+async def test_events_reach_a_subscribed_actor_as_typed_messages() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=8))
+    async with ActorSystem() as system:
+        log = EventLog()
+        addr = system.spawn(log)
+        async with ClusterNode(
+            "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+        ) as a:
+            a.subscribe(addr)
+            async with ClusterNode(
+                "b",
+                "mem://b",
+                seeds=["mem://a"],
+                transport=transport,
+                gossip_interval=INTERVAL,
+                suspect_timeout=TIMEOUT,
+            ):
+                await log.wait_for(lambda ev: len(ev) >= 1)
+            with anyio.fail_after(5):
+                await log.wait_for(lambda ev: len(ev) >= 2)
+        assert [(type(e).__name__, e.node.id) for e in log.events] == [
+            ("MemberUp", "b"),
+            ("MemberLeft", "b"),
+        ]
+        assert all(isinstance(e, MemberEvent) for e in log.events)
