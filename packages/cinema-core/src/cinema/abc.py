@@ -44,7 +44,8 @@ class Connection(ABC):
 
     @abstractmethod
     async def send_frame(self, frame: bytes) -> None:
-        """Send one frame; return once it is handed to the operating system.
+        """Send one frame; return once it is written (or queued, in order, behind a write in
+        progress that will carry it: a connection may combine small frames into one write).
 
         :param frame: the frame's bytes (without any framing header).
         :raises anyio.BrokenResourceError: the connection broke.

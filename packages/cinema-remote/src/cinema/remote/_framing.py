@@ -22,6 +22,8 @@ DEFAULT_MAX_FRAME_SIZE: Final = 16 * 1024 * 1024
 
 _HEADER: Final = struct.Struct(">I")
 _READ_SIZE: Final = 65536
+# Bytes of frames queued behind a write in progress before senders wait for it.
+_MAX_QUEUED: Final = 1024 * 1024
 
 
 def encode_frame(frame: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
@@ -101,7 +103,10 @@ class StreamConnection(Connection):
     Transport plugins over a byte-oriented medium can return one of these from ``connect`` and
     hand them to the listener's handler. ``receive_frame`` is cancel-safe: bytes already read stay
     buffered for the next call. ``send_frame`` writes each frame whole even if several tasks send
-    at once, and is shielded from cancellation so that a frame is never half-written.
+    at once, and is shielded from cancellation so that a frame is never half-written. While one
+    task writes, frames sent by others are queued and written by that task right after, in
+    order and in one batch; their ``send_frame`` returns once queued (up to 1 MiB queued,
+    beyond which senders wait). If that write fails, the connection is broken for everyone.
 
     :param stream: the byte stream (e.g. ``anyio.connect_tcp(...)``'s result).
     :param max_frame_size: refuse received frames larger than this (``FrameTooLarge``).
@@ -117,7 +122,11 @@ class StreamConnection(Connection):
     ) -> None:
         self._stream = stream
         self._decoder = FrameDecoder(max_frame_size)
-        self._send_lock = anyio.Lock()
+        # Write combining: one task writes at a time; others queue their frames for it.
+        self._flushing = False
+        self._queue: list[bytes] = []
+        self._queued = 0
+        self._drained: anyio.Event | None = None
         self._remote_address = remote_address
         self._closed = False
 
@@ -141,17 +150,38 @@ class StreamConnection(Connection):
 
     async def send_frame(self, frame: bytes) -> None:
         data = encode_frame(frame)
-        lock = self._send_lock
+        if self._flushing:
+            # Another task is writing: it writes this frame too, right after its own, together
+            # with any others queued meanwhile (one system call for many small frames).
+            self._queue.append(data)
+            self._queued += len(data)
+            while self._queued > _MAX_QUEUED and self._flushing:
+                # The peer reads slowly: wait instead of buffering without bound.
+                if self._drained is None:
+                    self._drained = anyio.Event()
+                await self._drained.wait()
+            return
+        self._flushing = True
         try:
-            # The uncontended case skips acquire()'s scheduling checkpoint.
-            lock.acquire_nowait()
-        except anyio.WouldBlock:
-            await lock.acquire()
-        try:
+            # Shielded, so that a frame is never half-written.
             with anyio.CancelScope(shield=True):
                 await self._stream.send(data)
+                while self._queue:
+                    batch = b"".join(self._queue)
+                    self._queue.clear()
+                    self._queued = 0
+                    self._wake_drained()
+                    await self._stream.send(batch)
         finally:
-            lock.release()
+            self._flushing = False
+            self._queue.clear()
+            self._queued = 0
+            self._wake_drained()
+
+    def _wake_drained(self) -> None:
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None
 
     async def receive_frame(self) -> bytes:
         while True:
