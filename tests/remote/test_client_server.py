@@ -207,3 +207,14 @@ async def test_bind_with_tcp_scheme_and_run_cancelled() -> None:
                 remote = client.remote_addr(Calculator, "calc-server", "calculator")
                 assert (await remote.call(ADD, Add(n=2))).value == 2
             tg.cancel_scope.cancel()
+
+
+async def test_untyped_call_decodes_by_the_reply_type_name() -> None:
+    async with calc_server() as (server, _calc, _addr), connect(server) as client:
+        remote = client.remote_addr(Calculator, "calc-server", "calculator")
+        reply = await remote.call(Add(n=6))
+        assert isinstance(reply, AddResult)
+        assert reply.value == 6
+        assert await remote.call(Stop()) is None  # the handler returned nothing
+        with pytest.raises(TypeError, match="one message"):
+            await remote.call(Add(n=1), Add(n=2))  # type: ignore[call-overload]  # misuse under test

@@ -6,7 +6,7 @@ import hmac
 import logging
 import os
 from types import TracebackType
-from typing import Generic, Self, TypeVar, final
+from typing import Generic, Self, TypeVar, final, overload
 
 import anyio
 from google.protobuf.message import Message as ProtoMessage
@@ -15,7 +15,7 @@ from cinema._actor import Actor
 from cinema.abc import Connection
 
 from ._errors import AuthenticationError, ConnectionLost, ProtocolError
-from ._protobuf import ProtobufSerializer
+from ._protobuf import ProtobufSerializer, find_message_class
 from ._rpc import Req, Resp, Rpc
 from ._wire import (
     NONCE_SIZE,
@@ -376,26 +376,61 @@ class RemoteAddr(Generic[A_co]):
         """
         return await self._client._envelope_request(self.node, self.actor_name, message, timeout)
 
+    @overload
+    async def call(
+        self, rpc: Rpc[Req, Resp], message: Req, /, *, timeout: float | None = None
+    ) -> Resp: ...
+
+    @overload
+    async def call(
+        self, message: ProtoMessage, /, *, timeout: float | None = None
+    ) -> ProtoMessage | None: ...
+
     async def call(
         self,
-        rpc: Rpc[Req, Resp],
-        message: Req,
+        first: Rpc[Req, Resp] | ProtoMessage,
+        message: Req | None = None,
+        /,
         *,
         timeout: float | None = None,  # per-call timeout, as in Addr.send
-    ) -> Resp:
-        """Send a request and return its decoded reply, typed by ``rpc``::
+    ) -> Resp | ProtoMessage | None:
+        """Send a request and return its decoded reply.
+
+        Typed (recommended): pass an :class:`Rpc` that names the reply type::
 
             ADD = rpc(Add, AddResult)
-            result = await remote.call(ADD, Add(n=5))   # AddResult
+            result = await remote.call(ADD, Add(n=5))   # mypy: AddResult
 
-        Raises what :meth:`send` raises, and :class:`ProtocolError` if the reply is not a
-        ``rpc.response``.
+        Untyped: ``await remote.call(Add(n=5))`` decodes the reply by the type name it carries
+        (its module must be imported) and returns it as a protobuf ``Message``, or ``None``
+        when the handler returned nothing.
+
+        Raises what :meth:`send` raises, and :class:`ProtocolError` if the reply is not of the
+        expected (or of any known) type.
         """
+        if isinstance(first, Rpc):
+            return await self._call_rpc(first, message, timeout)
+        if message is not None:
+            raise TypeError("call(message) takes one message; use call(rpc, message)")
+        reply = await self.send(first, timeout=timeout)
+        if not reply.message_type:
+            return None
+        cls = find_message_class(reply.message_type)
+        if cls is None:
+            raise ProtocolError(
+                f"reply of unknown type {reply.message_type!r}: import its generated module"
+            )
+        try:
+            return _SERIALIZER.decode(reply.payload, cls)
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from exc
+
+    async def _call_rpc(self, rpc: Rpc[Req, Resp], message: object, limit: float | None) -> Resp:
         if not isinstance(message, rpc.request):
             raise TypeError(
                 f"{rpc!r} takes {rpc.request.__qualname__}, not {type(message).__qualname__}"
             )
-        reply = await self.send(message, timeout=timeout)
+        reply = await self.send(message, timeout=limit)
         expected = _SERIALIZER.type_name(rpc.response)
         if reply.message_type != expected:
             raise ProtocolError(
