@@ -218,3 +218,52 @@ async def test_untyped_call_decodes_by_the_reply_type_name() -> None:
         assert await remote.call(Stop()) is None  # the handler returned nothing
         with pytest.raises(TypeError, match="one message"):
             await remote.call(Add(n=1), Add(n=2))  # type: ignore[call-overload]  # misuse under test
+
+
+async def test_a_timed_out_reader_hands_reading_over_to_waiting_callers() -> None:
+    async with calc_server() as (server, _calc, _addr), connect(server) as client:
+        busy = client.remote_addr(Calculator, "calc-server", "calculator")
+        other = client.remote_addr(Calculator, "calc-server", "second")
+        await other.call(ECHO, Echo(text="warm-up"))  # handshake done
+        results: list[str] = []
+
+        async def echo(i: int) -> None:
+            results.append((await other.call(ECHO, Echo(text=str(i)))).text)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+
+                async def slow() -> None:
+                    # Becomes the reader first, then gives up while others wait on it.
+                    with pytest.raises(TimeoutError):
+                        await busy.send(Sleep(seconds=30), timeout=0.05)
+
+                tg.start_soon(slow)
+                for i in range(30):
+                    tg.start_soon(echo, i)
+        assert sorted(results, key=int) == [str(i) for i in range(30)]
+
+
+async def test_a_cancelled_caller_does_not_break_the_connection() -> None:
+    async with calc_server() as (server, _calc, _addr), connect(server) as client:
+        remote = client.remote_addr(Calculator, "calc-server", "second")
+        for _ in range(20):
+            with anyio.move_on_after(0):
+                await remote.call(ECHO, Echo(text="maybe"))
+        assert (await remote.call(ECHO, Echo(text="still fine"))).text == "still fine"
+
+
+async def test_cancelling_the_first_call_does_not_break_the_handshake() -> None:
+    async with calc_server() as (server, _calc, _addr), connect(server) as client:
+        remote = client.remote_addr(Calculator, "calc-server", "second")
+        started = anyio.Event()
+
+        async def first() -> None:
+            started.set()
+            await remote.call(ECHO, Echo(text="first"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await started.wait()
+            tg.cancel_scope.cancel()
+        assert (await remote.call(ECHO, Echo(text="second"))).text == "second"

@@ -72,6 +72,8 @@ class RemoteClient:
     :param secret: the shared secret, if the server requires one (bytes or str). With a
         secret, the client also checks that the server knows it.
     :param node: this side's node name, sent in the handshake (for the server's logs).
+    :param handshake_timeout: how long the handshake may take; it is shielded from the first
+        caller's cancellation, which therefore takes effect after it at the latest.
     """
 
     def __init__(
@@ -80,8 +82,10 @@ class RemoteClient:
         *,
         secret: bytes | str | None = None,
         node: str = "",
+        handshake_timeout: float = 10.0,
     ) -> None:
         self._conn = conn
+        self._handshake_timeout = handshake_timeout
         self._secret = _as_secret(secret)
         self._node = node
         self._next_id = 1
@@ -192,7 +196,10 @@ class RemoteClient:
             self._check()
             if not self._ready:
                 try:
-                    await self._handshake()
+                    # Shielded: a caller's timeout or cancellation must not leave the connection
+                    # half-way through the handshake; the handshake has its own time limit.
+                    with anyio.CancelScope(shield=True), anyio.fail_after(self._handshake_timeout):
+                        await self._handshake()
                 except BaseException:
                     # A handshake cut short (timeout, cancellation) leaves the connection in an
                     # unknown state: nobody may use it after this.
