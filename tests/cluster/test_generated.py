@@ -7,13 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cinema.cluster.proto
 
-SRC = Path(__file__).resolve().parents[2] / "packages" / "cinema-cluster" / "src"
-PROTO = "cinema/cluster/proto/gossip.proto"
+ROOT = Path(__file__).resolve().parents[2]
+# (include root, .proto relative to it): generated modules land next to each .proto.
+PROTOS = [
+    (ROOT / "packages" / "cinema-cluster" / "src", "cinema/cluster/proto/gossip.proto"),
+    (ROOT / "examples" / "distributed-kv", "kv.proto"),
+    (ROOT / "tests" / "cluster" / "protos", "cluster_test.proto"),
+]
 
 
-def test_regenerating_changes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("src", "proto"), PROTOS, ids=[p for _, p in PROTOS])
+def test_regenerating_changes_nothing(tmp_path: Path, src: Path, proto: str) -> None:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     subprocess.run(
@@ -21,19 +29,19 @@ def test_regenerating_changes_nothing(tmp_path: Path) -> None:
             sys.executable,
             "-m",
             "grpc_tools.protoc",
-            f"-I{SRC}",
+            f"-I{src}",
             f"--python_out={tmp_path}",
             f"--mypy_out={tmp_path}",
-            PROTO,
+            proto,
         ],
         check=True,
         env=env,
-        cwd=SRC,
+        cwd=src,
         capture_output=True,
     )
     for suffix in ("_pb2.py", "_pb2.pyi"):
-        rel = PROTO.removesuffix(".proto") + suffix
-        assert (tmp_path / rel).read_bytes() == (SRC / rel).read_bytes(), f"{rel} is stale"
+        rel = proto.removesuffix(".proto") + suffix
+        assert (tmp_path / rel).read_bytes() == (src / rel).read_bytes(), f"{rel} is stale"
 
 
 def test_the_gossip_proto_ships_inside_the_package() -> None:

@@ -1,0 +1,230 @@
+"""Distributed key-value store: gossip membership, actor discovery, location-transparent
+messaging and failure detection, in one small program.
+
+Start three nodes in three terminals (node-N listens on port 7000+N unless ``--port`` says)::
+
+    python examples/distributed-kv/main.py node-1
+    python examples/distributed-kv/main.py node-2 127.0.0.1:7001
+    python examples/distributed-kv/main.py node-3 127.0.0.1:7001
+
+Then type commands at any node's prompt::
+
+    > set user:1 alice
+    OK
+    > get user:1
+    alice
+    > members
+    > actors
+
+Every node runs a ``KVStore`` actor and registers it in the cluster as ``kv-store``; the cluster
+registry resolves the name to the same store on every node (the earliest registration: node-1's
+while it lives), so ``set`` on one node and ``get`` on another meet in one store, reached through
+``ClusterClient`` wherever it runs. Membership changes are printed as they happen
+(``[cluster] node-3 is Suspect``). With stdin not a terminal the node reads commands from it
+without prompts, ends each command's output with a blank line, and keeps serving at end of
+input; Ctrl-C or SIGTERM leaves the cluster gracefully.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Self
+
+import anyio
+import anyio.lowlevel
+from anyio.lowlevel import EventLoopToken
+from anyio.streams.memory import MemoryObjectSendStream
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for kv_pb2, next to this file
+
+from kv_pb2 import Delete, DeleteReply, Get, GetReply, Set, SetReply
+
+from cinema import Actor, ActorSystem, Context, handler
+from cinema.cluster import (
+    ClusterClient,
+    ClusterError,
+    ClusterNode,
+    MemberEvent,
+)
+from cinema.remote import LocalNode, MessageRouter, RemoteError, rpc
+
+SET = rpc(Set, SetReply)
+GET = rpc(Get, GetReply)
+DELETE = rpc(Delete, DeleteReply)
+STORE = "kv-store"
+
+
+class KVStore(Actor):
+    """The data: a dict owned by one actor, so no locks."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    @handler
+    def set(self, msg: Set, ctx: Context[Self]) -> SetReply:
+        self.data[msg.key] = msg.value
+        return SetReply()
+
+    @handler
+    def get(self, msg: Get, ctx: Context[Self]) -> GetReply:
+        value = self.data.get(msg.key)
+        return GetReply(found=value is not None, value=value or "")
+
+    @handler
+    def delete(self, msg: Delete, ctx: Context[Self]) -> DeleteReply:
+        return DeleteReply(found=self.data.pop(msg.key, None) is not None)
+
+
+class EventPrinter(Actor):
+    """Prints membership changes as they happen."""
+
+    @handler
+    def on_event(self, msg: MemberEvent, ctx: Context[Self]) -> None:
+        print(f"[cluster] {msg.node.id} is {msg.node.status}", flush=True)
+
+
+HELP = """commands:
+  set KEY VALUE   store a value
+  get KEY         read a value
+  del KEY         delete a value
+  members         cluster members and their status
+  actors          actors registered in the cluster
+  quit            leave the cluster and exit"""
+
+
+async def run_command(line: str, node: ClusterNode, client: ClusterClient) -> str | None:
+    """Execute one command line; return its output (``None``: quit)."""
+    words = line.split()
+    if not words:
+        return ""
+    command, args = words[0].lower(), words[1:]
+    store = client.remote_addr(KVStore, STORE)
+    try:
+        if command == "set" and len(args) >= 2:
+            await store.call(SET, Set(key=args[0], value=" ".join(args[1:])), timeout=5)
+            return "OK"
+        if command == "get" and len(args) == 1:
+            reply = await store.call(GET, Get(key=args[0]), timeout=5)
+            return reply.value if reply.found else "(nil)"
+        if command == "del" and len(args) == 1:
+            deleted = await store.call(DELETE, Delete(key=args[0]), timeout=5)
+            return "OK" if deleted.found else "(nil)"
+    except (ClusterError, RemoteError, TimeoutError) as exc:
+        return f"error: {exc}"
+    if command == "members":
+        lines = ["cluster members:"]
+        lines += [f"  {n.id} @ {n.addr} [{n.status}]" for n in node.members()]
+        return "\n".join(lines)
+    if command == "actors":
+        lines = ["registered actors:"]
+        for name, (node_id, type_name) in node.actors().items():
+            lines.append(f"  {name} -> {node_id} ({type_name})")
+        return "\n".join(lines)
+    if command in ("quit", "exit"):
+        return None
+    return HELP
+
+
+def _pump_stdin(token: EventLoopToken, send: MemoryObjectSendStream[str]) -> None:
+    """Read stdin lines in a daemon thread (a blocked read must not keep the process alive at
+    exit, as a worker thread would) and hand them to the event loop."""
+    try:
+        for line in sys.stdin:
+            anyio.from_thread.run_sync(send.send_nowait, line, token=token)
+        anyio.from_thread.run_sync(send.close, token=token)
+    except (anyio.RunFinishedError, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass  # the node is shutting down
+
+
+async def read_commands(node: ClusterNode, client: ClusterClient, interactive: bool) -> None:
+    """Read and run commands from stdin until ``quit`` (or end of input when interactive)."""
+    send, receive = anyio.create_memory_object_stream[str](math.inf)
+    token = anyio.lowlevel.current_token()
+    threading.Thread(target=_pump_stdin, args=(token, send), daemon=True).start()
+    async with receive:
+        while True:
+            if interactive:
+                print("> ", end="", flush=True)
+            try:
+                line = await receive.receive()
+            except anyio.EndOfStream:
+                if interactive:
+                    return
+                await anyio.sleep_forever()  # a server fed from /dev/null: keep serving
+            output = await run_command(line, node, client)
+            if output is None:
+                return
+            if interactive:
+                if output:
+                    print(output, flush=True)
+            else:
+                # For programs driving the node: a blank line ends each command's output.
+                print(f"{output}\n", flush=True)
+
+
+async def main(args: argparse.Namespace) -> None:
+    port = args.port if args.port is not None else 7000 + int(args.node_id.rpartition("-")[2])
+    addr = f"{args.host}:{port}"
+    seeds = [args.seed] if args.seed else []
+    async with ActorSystem() as system:
+        store = system.spawn(KVStore())
+        local = LocalNode(args.node_id)
+        local.expose(STORE, store)
+        router = (
+            MessageRouter(local)
+            .route(Set, local.handler(store, Set))
+            .route(Get, local.handler(store, Get))
+            .route(Delete, local.handler(store, Delete))
+            .build()
+        )
+        async with ClusterNode(
+            args.node_id,
+            addr,
+            handler=router,
+            seeds=seeds,
+            gossip_interval=args.gossip_interval,
+            suspect_timeout=args.suspect_timeout,
+        ) as node:
+            node.subscribe(system.spawn(EventPrinter()))
+            await node.register_actor(STORE, "KVStore")
+            print(f"{args.node_id} listening on {addr}", flush=True)
+            client = ClusterClient(node)
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async with anyio.create_task_group() as tg:
+
+                    async def stop_on_signal() -> None:
+                        async for _ in signals:
+                            break
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(stop_on_signal)
+                    await read_commands(node, client, sys.stdin.isatty())
+                    tg.cancel_scope.cancel()
+            print(f"{args.node_id} leaving the cluster", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="A node of the distributed key-value store.")
+    parser.add_argument("node_id", help="this node's id, e.g. node-1")
+    parser.add_argument("seed", nargs="?", help="address of a node to join, e.g. 127.0.0.1:7001")
+    parser.add_argument("--host", default="127.0.0.1", help="host to listen on and advertise")
+    parser.add_argument("--port", type=int, help="port (default: 7000 + the id's number)")
+    parser.add_argument("--gossip-interval", type=float, default=0.5, help="seconds per round")
+    parser.add_argument(
+        "--suspect-timeout", type=float, default=5.0, help="seconds without news until Suspect"
+    )
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    args = parser.parse_args(argv)
+    if args.port is None and not args.node_id.rpartition("-")[2].isdigit():
+        parser.error("give --port, or an id ending in a number (node-1 listens on 7001)")
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    anyio.run(main, arguments, backend=arguments.backend)
