@@ -10,6 +10,7 @@ import pytest
 
 from cinema import (
     Actor,
+    ActorFailed,
     ActorStopped,
     ActorSystem,
     Addr,
@@ -442,3 +443,22 @@ async def test_runs_of_async_handlers_keep_order_and_replies() -> None:
             addr.do_send(Add(i))
         assert await addr.send(Add(200)) == 202
         assert counter.seen == [*range(100), -1, *range(100, 201)]
+
+
+class Narcissus(Actor):
+    @handler
+    async def ask_self(self, msg: Greet, ctx: Context[Self]) -> str:
+        return str(await ctx.address().send(Add(1)))
+
+    @handler
+    def add(self, msg: Add, ctx: Context[Self]) -> int:
+        return msg.n
+
+
+async def test_awaiting_a_reply_from_itself_is_an_error_not_a_hang() -> None:
+    async with ActorSystem() as system:
+        addr = system.spawn(Narcissus())
+        with anyio.fail_after(5), pytest.raises(ActorFailed) as info:
+            await addr.send(Greet("me"))
+        assert isinstance(info.value.__cause__, CinemaError)
+        assert "itself" in str(info.value.__cause__)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
 import anyio
 
 from ._actor import Actor
-from ._errors import ActorFailed, ActorStopped, MailboxFull, UnhandledMessage
+from ._errors import ActorFailed, ActorStopped, CinemaError, MailboxFull, UnhandledMessage
 from ._handler import AsyncHandler
 from ._message import Message
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 R = TypeVar("R")
+
+# The actor whose async step the current task runs (None outside such tasks).
+current_actor: ContextVar[Context[Any] | None] = ContextVar("cinema_current_actor", default=None)
 
 # Context states; an actor is alive while its state is below STOPPING.
 STARTING = 0
@@ -152,6 +156,12 @@ class Addr(Generic[A_co]):
             return await self._enqueue_and_wait(ctx, msg)
 
     async def _enqueue_and_wait(self, ctx: Context[Any], msg: object) -> object:
+        if ctx._wait and current_actor.get() is ctx:
+            # The actor's own async step awaits a reply that only that same actor could give.
+            raise CinemaError(
+                f"{self!r} cannot await a reply from itself inside its own handler or hook "
+                "(it would wait forever): use do_send, or call the method directly"
+            )
         if ctx._capacity is not None:
             while ctx._count >= ctx._capacity:
                 await ctx._wait_for_room()

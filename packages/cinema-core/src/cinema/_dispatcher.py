@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask
+from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
 from ._backend import Backend, Future
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
 from ._errors import ActorFailed, ActorStopped, UnhandledMessage
@@ -310,6 +310,8 @@ class Dispatcher:
     async def _op(
         self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
     ) -> None:
+        # The task's own context: lets send() spot an actor awaiting a reply from itself.
+        current_actor.set(ctx)
         # stopped() runs shielded: it must run even when shutdown cancels handlers.
         scope = anyio.CancelScope(shield=kind == STOPPED_HOOK)
         self._ops.add(scope)
