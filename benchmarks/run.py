@@ -353,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker is not None:
+        if args.size is None:
+            parser.error("--worker needs --size")
         return worker(args.worker, args.size)
 
     # Before the workload modules are imported: they read it (in --profile, in this process).

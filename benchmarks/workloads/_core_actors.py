@@ -167,6 +167,12 @@ async def spawn_idle(n: int) -> Metrics:
         await addrs[-1].send(PING)  # the last one spawned is up and handling messages
         elapsed = now() - started
         after = rss_bytes()
+        # Idle again after one message each: what a used actor keeps (e.g. its mailbox).
+        for addr in addrs:
+            addr.do_send(PING)
+        for addr in addrs[-1:]:
+            await addr.send(PING)
+        after_use = rss_bytes()
         stopping = now()
     stop_s = now() - stopping
     if any(addr.is_alive for addr in addrs[:: max(1, n // 100)]):
@@ -174,7 +180,9 @@ async def spawn_idle(n: int) -> Metrics:
     return {
         "actors_per_s": n / elapsed,
         "bytes_per_actor": (after - before) / n,
+        "bytes_per_used_actor": (after_use - before) / n,
         "rss_total_bytes": float(after),
+        "rss_total_used_bytes": float(after_use),
         "stop_all_s": stop_s,
     }
 

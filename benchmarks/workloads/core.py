@@ -120,10 +120,14 @@ def _workloads() -> list[Workload]:
                 run=partial(_spawn_idle, backend=backend),
                 size=100_000,
                 quick_size=20_000,
-                metrics=("actors_per_s", "bytes_per_actor", "stop_all_s"),
+                metrics=("actors_per_s", "bytes_per_actor", "bytes_per_used_actor", "stop_all_s"),
                 backend=backend,
                 requires=requires,
-                compare={"actors_per_s": spawn_vs, "bytes_per_actor": bytes_vs},
+                compare={
+                    "actors_per_s": spawn_vs,
+                    "bytes_per_actor": bytes_vs,
+                    "bytes_per_used_actor": bytes_vs,
+                },
                 targets={
                     "actors_per_s": SPAWN_RATE_TARGET,
                     "bytes_per_actor": BYTES_PER_ACTOR_TARGET,
@@ -148,7 +152,14 @@ def _workloads() -> list[Workload]:
             run=partial(_spawn_idle, backend="asyncio"),
             size=1_000_000,
             quick_size=100_000,
-            metrics=("rss_total_bytes", "bytes_per_actor", "actors_per_s", "stop_all_s"),
+            metrics=(
+                "rss_total_bytes",
+                "bytes_per_actor",
+                "rss_total_used_bytes",
+                "bytes_per_used_actor",
+                "actors_per_s",
+                "stop_all_s",
+            ),
             backend="asyncio",
             requires=_REQUIRES["asyncio"],
             targets={
