@@ -19,6 +19,7 @@ from cinema._errors import ActorStopped
 from cinema._plugins import load_plugins
 from cinema.abc import Connection, Listener, Transport
 
+from ._asyncio_streams import AsyncioStreamConnection
 from ._errors import (
     AuthenticationError,
     FrameTooLarge,
@@ -255,7 +256,7 @@ class RemoteServer:
             )
             await _send_close(conn, pb.ERROR_KIND_OVERLOADED, "too many connections")
             return
-        if isinstance(conn, StreamConnection):
+        if isinstance(conn, StreamConnection | AsyncioStreamConnection):
             conn.max_frame_size = self.max_frame_size
         self._connections.add(conn)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Iterable
 from typing import ClassVar, final
@@ -12,6 +13,7 @@ from anyio.streams.tls import TLSListener
 
 from cinema.abc import Connection, Listener, Transport, hookimpl
 
+from ._asyncio_streams import AsyncioStreamListener, on_asyncio, open_asyncio_connection
 from ._framing import StreamConnection
 from ._listener import StreamListener
 
@@ -38,6 +40,11 @@ def _format(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _peer_of_socket(sock: socket.socket) -> str:
+    addr = sock.getpeername()
+    return _format(str(addr[0]), int(addr[1])) if isinstance(addr, tuple) else str(addr)
+
+
 def _peer(stream: ByteStream) -> str:
     addr = stream.extra(SocketAttribute.remote_address)
     if isinstance(addr, tuple):
@@ -58,6 +65,8 @@ class TcpTransport(Transport):
         self, address: str, *, ssl_context: ssl.SSLContext | None = None
     ) -> Connection:
         host, port = parse_host_port(self.split_scheme(address))
+        if on_asyncio():
+            return await self._connect_asyncio(host, port, ssl_context)
         stream: ByteStream
         if ssl_context is None:
             stream = await anyio.connect_tcp(host, port)
@@ -71,12 +80,23 @@ class TcpTransport(Transport):
         local = multi.listeners[0].extra(SocketAttribute.local_address)
         assert isinstance(local, tuple)  # an IP socket's address is (host, port, ...)
         bound = _format(str(local[0]), int(local[1]))
+        if on_asyncio():
+            return AsyncioStreamListener(
+                multi.listeners, bound, _peer_of_socket, ssl_context=ssl_context
+            )
         if ssl_context is None:
             return StreamListener(multi, bound, _peer)
         # The handshake runs in each connection's own task, so a slow client cannot stall
         # accepting others.
         tls = TLSListener(multi, ssl_context, standard_compatible=False, handshake_timeout=10)
         return StreamListener(tls, bound, _peer)
+
+    async def _connect_asyncio(
+        self, host: str, port: int, ssl_context: ssl.SSLContext | None
+    ) -> Connection:
+        return await open_asyncio_connection(
+            _format(host, port), host=host, port=port, ssl_context=ssl_context
+        )
 
     def __repr__(self) -> str:
         return "TcpTransport()"

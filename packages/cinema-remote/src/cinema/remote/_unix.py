@@ -10,6 +10,7 @@ import anyio
 
 from cinema.abc import Connection, Listener, Transport, hookimpl
 
+from ._asyncio_streams import AsyncioStreamListener, on_asyncio, open_asyncio_connection
 from ._framing import StreamConnection
 from ._listener import StreamListener
 
@@ -40,6 +41,8 @@ class UnixTransport(Transport):
         if ssl_context is not None:
             raise ValueError("the unix transport does not do TLS")
         path = self._path(address)
+        if on_asyncio():
+            return await open_asyncio_connection(address, path=path)
         stream = await anyio.connect_unix(path)
         return StreamConnection(stream, remote_address=address)
 
@@ -48,6 +51,8 @@ class UnixTransport(Transport):
             raise ValueError("the unix transport does not do TLS")
         path = self._path(address)
         listener = await anyio.create_unix_listener(path)
+        if on_asyncio():
+            return AsyncioStreamListener([listener], address, lambda _sock: f"{address} (peer)")
         return StreamListener(listener, address, lambda _stream: f"{address} (peer)")
 
     def __repr__(self) -> str:
