@@ -3,6 +3,7 @@ plus a log line, and the server keeps serving everyone else."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -13,6 +14,8 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 from anyio.abc import SocketStream
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cinema.remote import FrameDecoder, RemoteServer
 from cinema.remote._tcp import parse_host_port
@@ -203,3 +206,40 @@ async def test_connection_flood_is_limited(caplog: pytest.LogCaptureFixture) -> 
             while server.connection_count:  # noqa: ASYNC110  # no event for server-side teardown
                 await anyio.sleep(0.01)
         await still_serving(server)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    greet=st.booleans(),
+    garbage=st.lists(st.binary(min_size=1, max_size=64), min_size=1, max_size=6),
+)
+async def test_fuzzed_bytes_never_hurt_the_server(greet: bool, garbage: list[bytes]) -> None:
+    """Whatever arrives (after a valid hello or not), the server survives and serves others."""
+    async with calc_server(max_frame_size=256, handshake_timeout=0.5, idle_timeout=0.5) as (
+        server,
+        _calc,
+        _addr,
+    ):
+        async with raw(server) as stream:
+            if greet:
+                await hello(stream)
+            # The server may hang up (and reset) before everything is sent.
+            with contextlib.suppress(anyio.BrokenResourceError, OSError):
+                for chunk in garbage:
+                    await stream.send(chunk)
+                await stream.send_eof()
+            # The server answers something or nothing, and then ends the connection.
+            with anyio.fail_after(10):
+                while await receive_lenient(stream):
+                    pass
+        await still_serving(server)
+
+
+async def receive_lenient(stream: SocketStream) -> bool:
+    """Read whatever the server sends; False once it closed the connection."""
+    try:
+        return bool(await stream.receive())
+    except (anyio.EndOfStream, anyio.BrokenResourceError):
+        return False
