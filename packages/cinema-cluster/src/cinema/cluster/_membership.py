@@ -108,6 +108,7 @@ class _Member:
     __slots__ = (
         "actors",
         "addr",
+        "encoded",
         "heartbeat",
         "id",
         "incarnation",
@@ -131,6 +132,7 @@ class _Member:
         self.unanswered = 0
         self.probed_since = 0.0
         self.registry_version = 0
+        self.encoded: bytes | None = None  # this entry serialized, while it is unchanged
         # name -> (type name, registered_at_ms)
         self.actors: dict[str, tuple[str, int]] = {}
 
@@ -205,8 +207,11 @@ class Membership:
         self._live_others: list[str] = []
         self._monitored: set[str] = set()
         self._probing: set[str] = set()
+        # Rumors: node id -> times sent so far; buckets[k] holds the ids sent k times (stale
+        # entries are skipped), so that the least-sent news always goes out first.
         self._rumors: dict[str, int] = {}
-        self._rumor_queue: deque[str] = deque()
+        self._rumor_buckets: list[deque[str]] = []
+        self._self_cache: tuple[tuple[int, int, int], bytes] | None = None
         self._seeds: list[str] = []
         self._events: list[MemberEvent] = []
         # actor name -> ids of members (ours included) that announce it
@@ -282,12 +287,14 @@ class Membership:
 
     # ------------------------------------------------------------------ local changes
 
-    def add_member(self, node: Node, now: float, *, announce: bool = True) -> None:
+    def add_member(
+        self, node: Node, now: float, *, announce: bool = True, incarnation: int = 0
+    ) -> None:
         """Learn of a member by hand (as the seed's ``add_member``).
 
-        Its incarnation is unknown (0), so anything the member itself says wins.
-
         :param announce: spread it as news (``False`` when pre-building a simulated cluster).
+        :param incarnation: its incarnation, if known; by default 0, so that anything the
+            member itself says wins.
         """
         if node.id == self.id:
             return
@@ -295,6 +302,7 @@ class Membership:
             return
         m = _Member(node.id, node.addr, now)
         m.status = node.status
+        m.incarnation = incarnation
         self._members[node.id] = m
         self._after_status_change(m, None, now)
         if announce:
@@ -386,11 +394,53 @@ class Membership:
     # ------------------------------------------------------------------ internals
 
     def _rumor(self, node_id: str) -> None:
-        n = len(self._members) + 1
-        self._rumors[node_id] = 3 * max(1, math.ceil(math.log2(n + 1)))
-        self._rumor_queue.appendleft(node_id)
+        m = self._members.get(node_id)
+        if m is not None:
+            m.encoded = None
+        self._rumors[node_id] = 0
+        if not self._rumor_buckets:
+            self._rumor_buckets.append(deque())
+        self._rumor_buckets[0].append(node_id)
+
+    def _rumor_limit(self) -> int:
+        # SWIM's dissemination: each node retransmits a piece of news about 3 * log2(N) times.
+        return 3 * max(1, math.ceil(math.log2(len(self._members) + 2)))
+
+    def _take_rumors(self, budget: int, included: set[str]) -> list[str]:
+        """Up to ``budget`` rumors not in ``included`` (which they join), least sent first;
+        counts the sends."""
+        taken: list[str] = []
+        skipped: list[tuple[int, str]] = []
+        limit = self._rumor_limit()
+        rumors = self._rumors
+        buckets = self._rumor_buckets
+        for sends, bucket in enumerate(buckets):
+            while bucket and len(taken) < budget:
+                node_id = bucket.popleft()
+                if rumors.get(node_id) != sends or node_id not in self._members:
+                    if rumors.get(node_id) == sends:
+                        del rumors[node_id]
+                    continue  # stale entry
+                if node_id in included:
+                    skipped.append((sends, node_id))
+                    continue
+                taken.append(node_id)
+                included.add(node_id)
+                if sends + 1 >= limit:
+                    del rumors[node_id]
+                else:
+                    rumors[node_id] = sends + 1
+                    if len(buckets) <= sends + 1:
+                        buckets.append(deque())
+                    buckets[sends + 1].append(node_id)
+            if len(taken) >= budget:
+                break
+        for sends, node_id in reversed(skipped):
+            buckets[sends].appendleft(node_id)
+        return taken
 
     def _after_status_change(self, m: _Member, old: NodeStatus | None, now: float) -> None:
+        m.encoded = None
         self._live_ring = None
         self._suspects.discard(m.id)
         self._dead.discard(m.id)
@@ -494,48 +544,48 @@ class Membership:
         return [(addr, node_id, self._message_for(node_id, now)) for addr, node_id in targets]
 
     def _message_for(self, target: str | None, now: float) -> bytes:
-        msg = pb.Gossip()
-        entries = msg.members
-        self._fill_self(entries.add(), now)
+        # A Gossip message is its MemberState entries, each as field 1 (tag 0x0A, length):
+        # entries are encoded once and reused until they change, then joined.
+        parts = [self._self_bytes(now)]
         included = {self.id}
-        if target is not None and target in self._members:
-            self._fill(entries.add(), self._members[target], now)
+        members = self._members
+        if target is not None and target in members:
+            parts.append(self._entry_bytes(members[target], now))
             included.add(target)
-        # Recently changed entries, least-sent first (the queue rotates).
-        queue = self._rumor_queue
-        budget = self.max_piggyback
-        scanned = 0
-        limit = len(queue)
-        while budget and queue and scanned < limit:
-            scanned += 1
-            node_id = queue.popleft()
-            left = self._rumors.get(node_id, 0)
-            if left <= 0 or node_id in included:
-                if left > 0:
-                    queue.append(node_id)
-                continue
-            if node_id in self._members:
-                self._fill(entries.add(), self._members[node_id], now)
-            else:
-                self._rumors.pop(node_id, None)
-                continue
-            included.add(node_id)
-            budget -= 1
-            left -= 1
-            if left > 0:
-                self._rumors[node_id] = left
-                queue.append(node_id)
-            else:
-                del self._rumors[node_id]
+        for node_id in self._take_rumors(self.max_piggyback, included):
+            parts.append(self._entry_bytes(members[node_id], now))
         others = self._live_others
         if others and self.samples:
+            room = self.samples
             for node_id in self._rng.sample(others, min(len(others), self.samples + 2)):
-                if len(entries) >= 2 + self.max_piggyback + self.samples:
+                if not room:
                     break
                 if node_id not in included:
                     included.add(node_id)
-                    self._fill(entries.add(), self._members[node_id], now)
-        return msg.SerializeToString()
+                    parts.append(self._entry_bytes(members[node_id], now))
+                    room -= 1
+        return b"".join(_field1(part) for part in parts)
+
+    def _self_bytes(self, now: float) -> bytes:
+        cached = self._self_cache
+        key = (self.heartbeat, self.incarnation, self.registry_version)
+        if cached is not None and cached[0] == key and self.status is NodeStatus.UP:
+            return cached[1]
+        e = pb.MemberState()
+        self._fill_self(e, now)
+        data = e.SerializeToString()
+        self._self_cache = (key, data)
+        return data
+
+    def _entry_bytes(self, m: _Member, now: float) -> bytes:
+        if m.encoded is not None:
+            return m.encoded
+        e = pb.MemberState()
+        self._fill(e, m, now)
+        data = e.SerializeToString()
+        if m.status is NodeStatus.UP:  # other statuses carry an age that changes with time
+            m.encoded = data
+        return data
 
     def _fill_self(self, e: pb.MemberState, now: float) -> None:
         e.id = self.id
@@ -664,6 +714,7 @@ class Membership:
         changed = False
         if e.heartbeat > m.heartbeat:
             m.heartbeat = e.heartbeat
+            m.encoded = None
             if m.status is NodeStatus.UP:
                 m.last_news = now
         if _RANK[status] > _RANK[m.status]:
@@ -678,6 +729,7 @@ class Membership:
     def _adopt_actors(self, m: _Member, e: pb.MemberState) -> None:
         if e.registry_version <= m.registry_version:
             return
+        m.encoded = None
         for name in m.actors:
             self._unindex(name, m.id)
         m.actors = {a.name: (a.type_name, a.registered_at_ms) for a in e.actors}
@@ -695,6 +747,17 @@ class Membership:
 
 Membership.__module__ = "cinema.cluster"
 Outgoing.__module__ = "cinema.cluster"
+
+
+def _field1(data: bytes) -> bytes:
+    """``data`` as a length-delimited field number 1 (protobuf wire format)."""
+    size = len(data)
+    head = bytearray(b"\x0a")
+    while size >= 0x80:
+        head.append((size & 0x7F) | 0x80)
+        size >>= 7
+    head.append(size)
+    return bytes(head) + data
 
 
 def _age_ms(seconds: float) -> int:

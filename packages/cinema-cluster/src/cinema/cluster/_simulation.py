@@ -152,11 +152,11 @@ class Simulation:
         ids = list(node_ids)
         for node_id in ids:
             self.add_node(node_id)
-        nodes = [Node(i, self.address(i)) for i in ids]
+        nodes = [(Node(i, self.address(i)), self._nodes[i].incarnation) for i in ids]
         for node_id in ids:
             engine = self._nodes[node_id]
-            for node in nodes:
-                engine.add_member(node, self.now, announce=False)
+            for node, incarnation in nodes:
+                engine.add_member(node, self.now, announce=False, incarnation=incarnation)
 
     def kill(self, node_id: str) -> None:
         """Crash a node: it stops at once, sending nothing more."""
