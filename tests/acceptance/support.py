@@ -11,6 +11,29 @@ import anyio
 from cinema import Actor, Addr, Context, Message, Terminated, handler
 
 
+class EventLog(list[str]):
+    """A list of log entries that can be awaited: ``await log.wait_for("started#2")``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiters: dict[str, anyio.Event] = {}
+
+    def append(self, entry: str) -> None:
+        super().append(entry)
+        waiter = self._waiters.pop(entry, None)
+        if waiter is not None:
+            waiter.set()
+
+    async def wait_for(self, entry: str) -> None:
+        if entry not in self:
+            await self._waiters.setdefault(entry, anyio.Event()).wait()
+
+
+def alive(addr: Addr[Actor]) -> bool:
+    """``addr.is_alive`` read through a call, so that mypy does not narrow it between reads."""
+    return addr.is_alive
+
+
 @dataclass(eq=False)
 class Hold(Message[str]):
     """Keeps the actor busy: sets ``entered``, waits for ``release``, then replies or raises."""
@@ -35,8 +58,8 @@ class GetLog(Message[list[str]]):
 class Gate(Actor):
     """An actor whose log shows what it handled, in order; ``Hold`` parks it on an event."""
 
-    def __init__(self, log: list[str] | None = None) -> None:
-        self.log: list[str] = [] if log is None else log
+    def __init__(self, log: EventLog | None = None) -> None:
+        self.log: EventLog = EventLog() if log is None else log
         self.stopped_event = anyio.Event()
 
     @handler
@@ -66,7 +89,7 @@ class Gate(Actor):
 class WatchingGate(Gate):
     """A Gate that watches ``target`` from ``started`` and logs every ``Terminated``."""
 
-    def __init__(self, target: Addr[Actor], log: list[str] | None = None) -> None:
+    def __init__(self, target: Addr[Actor], log: EventLog | None = None) -> None:
         super().__init__(log)
         self.target = target
         self.terminated: list[Terminated] = []

@@ -22,7 +22,17 @@ from cinema import (
     Terminated,
     handler,
 )
-from tests.acceptance.support import Gate, GetLog, Hold, Note, Outcome, WatchingGate, hold
+from tests.acceptance.support import (
+    EventLog,
+    Gate,
+    GetLog,
+    Hold,
+    Note,
+    Outcome,
+    WatchingGate,
+    alive,
+    hold,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import WaitStopped
@@ -51,7 +61,7 @@ class WatchIt(Message[None]):
 class Worker(Gate):
     """A numbered instance that writes its lifecycle into a log shared by all instances."""
 
-    def __init__(self, number: int, log: list[str], fail_in_started: bool = False) -> None:
+    def __init__(self, number: int, log: EventLog, fail_in_started: bool = False) -> None:
         super().__init__(log)
         self.number = number
         self.fail_in_started = fail_in_started
@@ -95,9 +105,11 @@ class Worker(Gate):
 class Factory:
     """Zero-argument factory that counts its calls and numbers the instances it makes."""
 
-    def __init__(self, log: list[str] | None = None, fail_in_started: set[int] | None = None):
+    def __init__(
+        self, log: EventLog | None = None, fail_in_started: set[int] | None = None
+    ) -> None:
         self.calls = 0
-        self.log: list[str] = [] if log is None else log
+        self.log = EventLog() if log is None else log
         self.fail_in_started = fail_in_started or set()
 
     def __call__(self) -> Worker:
@@ -252,9 +264,7 @@ async def test_more_than_max_restarts_failures_within_the_window_stop_for_good(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    "within", [0.05, timedelta(milliseconds=50)], ids=["float", "timedelta"]
-)
+@pytest.mark.parametrize("within", [0.05, timedelta(milliseconds=50)], ids=["float", "timedelta"])
 async def test_failures_older_than_the_window_do_not_count(within: float | timedelta) -> None:
     async with ActorSystem() as system:
         factory = Factory()
@@ -323,7 +333,7 @@ class Parent(Worker):
     """A Worker that spawns one child (a Worker numbered 100+n) in started."""
 
     def __init__(
-        self, number: int, log: list[str], child_strategy: SupervisorStrategy | None = None
+        self, number: int, log: EventLog, child_strategy: SupervisorStrategy | None = None
     ) -> None:
         super().__init__(number, log)
         self.child_strategy = child_strategy
@@ -331,7 +341,10 @@ class Parent(Worker):
 
     def started(self, ctx: Context[Self]) -> None:
         super().started(ctx)
-        make_child = lambda: Worker(100 + self.number, self.log)  # noqa: E731
+
+        def make_child() -> Worker:
+            return Worker(100 + self.number, self.log)
+
         if self.child_strategy is None:
             self.child = ctx.spawn_child(make_child())
         else:
@@ -353,7 +366,7 @@ class ParentWithQuery(Parent):
 class ParentFactory:
     def __init__(self, child_strategy: SupervisorStrategy | None = None) -> None:
         self.calls = 0
-        self.log: list[str] = []
+        self.log = EventLog()
         self.child_strategy = child_strategy
 
     def __call__(self) -> ParentWithQuery:
@@ -413,8 +426,7 @@ async def test_watches_held_by_a_restarted_actor_are_kept() -> None:
         assert await addr.send(Number()) == 2
         target.stop()
         with anyio.fail_after(10):
-            while "terminated#2" not in await addr.send(GetLog()):
-                await anyio.sleep(0.01)  # no event: the Terminated lands in the worker's log
+            await factory.log.wait_for("terminated#2")
 
 
 @pytest.mark.anyio
@@ -431,8 +443,7 @@ async def test_the_default_child_strategy_is_stop_and_leaves_the_parent_alone(
         await wait_stopped(system, child)
         assert await parent.send(Number()) == 1  # the parent did not fail or restart
         with anyio.fail_after(10):
-            while "terminated#1" not in await parent.send(GetLog()):
-                await anyio.sleep(0.01)
+            await factory.log.wait_for("terminated#1")
 
 
 # --- escalate ------------------------------------------------------------------------------
@@ -446,9 +457,9 @@ async def test_escalate_stops_the_child_and_fails_the_parent() -> None:
         child = await parent.send(ChildAddr())
         child.do_send(Fail())
         with anyio.fail_after(10):
-            while await parent.send(Number()) != 2:
-                pass
-        assert not child.is_alive
+            await factory.log.wait_for("started#2")
+        assert await parent.send(Number()) == 2
+        assert not alive(child)
         log = factory.log
         assert log.index("fail#101") < log.index("stopped#101") < log.index("started#2")
         assert log.index("stopped#1") < log.index("started#2")
@@ -485,7 +496,7 @@ async def test_escalated_failure_hits_the_parent_after_its_current_message_ahead
 
 
 class Top(Worker):
-    def __init__(self, log: list[str]) -> None:
+    def __init__(self, log: EventLog) -> None:
         super().__init__(1, log)
         self.child: Addr[Worker] | None = None
 
@@ -502,7 +513,7 @@ async def test_escalate_at_the_top_logs_and_stops_that_tree(
 ) -> None:
     caplog.set_level(logging.ERROR, logger="cinema")
     async with ActorSystem() as system:
-        log: list[str] = []
+        log = EventLog()
         bystander = system.spawn(Gate())
         top_actor = Top(log)
         top = system.spawn_with_strategy(lambda: top_actor, SupervisorStrategy.escalate())
@@ -538,19 +549,18 @@ async def test_escalate_goes_up_level_by_level(wait_stopped: WaitStopped) -> Non
                 lambda: Mid(100 + self.number, self.log), SupervisorStrategy.escalate()
             )
 
-    log: list[str] = []
+    log = EventLog()
     grandchildren: list[Addr[Worker]] = []
     numbers = iter(range(1, 10))
     async with ActorSystem() as system:
         root = system.spawn_with_strategy(lambda: Root(next(numbers), log), restart())
         with anyio.fail_after(10):
-            while not grandchildren:
-                await anyio.sleep(0.01)  # no event: the grandchild is spawned two levels down
+            await log.wait_for("started#1101")
         with pytest.raises(ActorFailed):
             await grandchildren[0].send(Fail())
         with anyio.fail_after(10):
-            while await root.send(Number()) != 2:
-                pass
+            await log.wait_for("started#2")
+        assert await root.send(Number()) == 2
         for name in ("stopped#1101", "stopped#101", "stopped#1"):
             assert name in log
         assert log.index("stopped#1101") < log.index("stopped#101") < log.index("started#2")

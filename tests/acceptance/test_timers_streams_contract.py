@@ -23,7 +23,7 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
-from tests.acceptance.support import Gate, GetLog, Note, WatchingGate, hold
+from tests.acceptance.support import EventLog, Gate, GetLog, Note, WatchingGate, hold
 
 if TYPE_CHECKING:
     from tests.conftest import WaitStopped
@@ -96,10 +96,8 @@ class Clock(Gate):
 
     @handler
     async def arm_then_wait(self, msg: ArmThenWait, ctx: Context[Self]) -> None:
-        if msg.interval:
-            handle = ctx.run_interval(0.005, Tick())
-        else:
-            handle = ctx.run_later(0.005, Tick())
+        arm = ctx.run_interval if msg.interval else ctx.run_later
+        handle = arm(0.005, Tick())
         msg.entered.set()
         await msg.release.wait()
         handle.cancel()
@@ -212,7 +210,7 @@ class Number(Message[int]):
 
 
 class RestartingClock(Clock):
-    def __init__(self, number: int, log: list[str]) -> None:
+    def __init__(self, number: int, log: EventLog) -> None:
         super().__init__()
         self.number = number
         self.log = log
@@ -232,7 +230,7 @@ class RestartingClock(Clock):
 
 @pytest.mark.anyio
 async def test_timers_are_dropped_on_restart() -> None:
-    log: list[str] = []
+    log = EventLog()
     numbers = iter(range(1, 10))
     async with ActorSystem() as system:
         addr = system.spawn_with_strategy(
@@ -270,6 +268,7 @@ class Collector(Gate, StreamHandler[int]):
         self.items: list[int] = []
         self.finished_count = 0
         self.finished_event = anyio.Event()
+        self.finished_twice = anyio.Event()
         self.park_on, self.fail_on, self.use_async = park_on, fail_on, use_async
         self.parked = anyio.Event()
         self.unpark = anyio.Event()
@@ -296,6 +295,8 @@ class Collector(Gate, StreamHandler[int]):
         self.log.append("finished")
         self.finished_count += 1
         self.finished_event.set()
+        if self.finished_count == 2:
+            self.finished_twice.set()
 
 
 class SyncCollector(Actor, StreamHandler[int]):
@@ -350,8 +351,7 @@ async def test_each_attached_stream_finishes_on_its_own() -> None:
             assert actor.finished_count == 1
             send.close()
             with anyio.fail_after(10):
-                while actor.finished_count < 2:
-                    await anyio.sleep(0.01)  # the event was already set by the first stream
+                await actor.finished_twice.wait()
 
 
 @pytest.mark.anyio
@@ -385,9 +385,8 @@ async def test_memory_stream_sender_returns_once_the_actor_pulled_the_item() -> 
         await addr.send(Attach(receive))
         await send.send(1)
         await actor.parked.wait()
-        with pytest.raises(anyio.WouldBlock):  # item 2 is not taken while item 1 is handled...
-            for i in range(2, 5):
-                send.send_nowait(i)
+        with pytest.raises(anyio.WouldBlock):  # item 2 is not taken while item 1 is handled
+            send.send_nowait(2)
         assert actor.items == []
         actor.unpark.set()
         await send.send(2)
@@ -485,7 +484,7 @@ async def test_an_exception_raised_by_handle_is_the_actors_failure(
 
 
 class StreamWorker(Collector):
-    def __init__(self, number: int, log: list[str], stream: AsyncIterable[int] | None) -> None:
+    def __init__(self, number: int, log: EventLog, stream: AsyncIterable[int] | None) -> None:
         super().__init__()
         self.number = number
         self.log = log
@@ -508,7 +507,7 @@ class StreamWorker(Collector):
 
 @pytest.mark.anyio
 async def test_a_failing_stream_under_restart_restarts_the_actor() -> None:
-    log: list[str] = []
+    log = EventLog()
     streams: list[AsyncIterable[int] | None] = [failing_stream(), None]
     numbers_ = iter(range(1, 10))
     async with ActorSystem() as system:
@@ -517,15 +516,15 @@ async def test_a_failing_stream_under_restart_restarts_the_actor() -> None:
             SupervisorStrategy.restart(3, within=60),
         )
         with anyio.fail_after(10):
-            while await addr.send(Number()) != 2:
-                await anyio.sleep(0.01)  # no event: the restart follows the stream's failure
+            await log.wait_for("started#2")
+        assert await addr.send(Number()) == 2
         assert log[:2] == ["started#1", "item-1#1"]
         assert "started#2" in log
 
 
 @pytest.mark.anyio
 async def test_streams_are_dropped_on_restart() -> None:
-    log: list[str] = []
+    log = EventLog()
     more = anyio.Event()
 
     async def two_phase() -> AsyncIterator[int]:
@@ -541,8 +540,7 @@ async def test_streams_are_dropped_on_restart() -> None:
             SupervisorStrategy.restart(3, within=60),
         )
         with anyio.fail_after(10):
-            while await addr.send(Number()) != 2:
-                await anyio.sleep(0.01)
+            await log.wait_for("started#2")
         more.set()
         await anyio.wait_all_tasks_blocked()
         await anyio.sleep(0.02)
