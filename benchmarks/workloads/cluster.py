@@ -94,9 +94,7 @@ async def _call_lookup(n: int) -> Metrics:
         ):
             await a.register_actor("echo", "Echo")
             with anyio.fail_after(30):
-                # The registry fills in by gossip, with no event to wait on: poll.
-                while b.lookup_actor("echo") is None:  # noqa: ASYNC110
-                    await anyio.sleep(0.05)
+                await b.wait_until(lambda: b.lookup_actor("echo") is not None)
             cluster_addr = ClusterClient(b).remote_addr(Echo, "echo")
             direct_addr = (await b._client_for(a_addr)).remote_addr(Echo, "", "echo")
             timer = clock()

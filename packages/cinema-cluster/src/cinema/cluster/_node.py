@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Self, final
 
@@ -124,6 +124,7 @@ class ClusterNode:
         self._task_group: TaskGroup | None = None
         self._server: RemoteServer | None = None
         self._left = False
+        self._changed: anyio.Event | None = None  # made on demand by wait_until()
 
     # ---------------------------------------------------------------- clock and transport
 
@@ -365,6 +366,10 @@ class ClusterNode:
         """The member with this id, or ``None``."""
         return self._engine.member(node_id)
 
+    def status_of(self, node_id: str) -> NodeStatus | None:
+        """The status of the member with this id, or ``None`` if it is unknown (or forgotten)."""
+        return self._engine.status_of(node_id)
+
     @property
     def incarnation(self) -> int:
         """This node's incarnation (grows across restarts and with every refuted suspicion)."""
@@ -416,7 +421,23 @@ class ClusterNode:
             return False
         return True
 
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds, checking it after every gossip exchange (the moments
+        this node's view can change). Combine with ``anyio.fail_after`` for a deadline::
+
+            with anyio.fail_after(5):
+                await node.wait_until(lambda: node.lookup_actor("kv") is not None)
+        """
+        while not predicate():
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
+
     def _dispatch_events(self) -> None:
+        # Wake wait_until() callers: the view may have changed.
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
         events = self._engine.drain_events()
         if not events or not self._subscribers:
             return
