@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Final, Self, final
@@ -340,51 +341,21 @@ class RemoteServer:
         if scope.cancelled_caught:
             raise _Closing(pb.ERROR_KIND_TIMEOUT, "no handshake in time")
         log.debug("connection from %s ready", peer)
-        closing: _Closing | None = None
-        workers: _Workers | None = None
-        try:
-            async with anyio.create_task_group() as tg:
-                workers = _Workers(self, conn, peer, tg, self.max_in_flight)
-                try:
-                    await self._read_loop(conn, peer, workers)
-                except _Closing as exc:
-                    # Re-raised outside the task group, so that it is not wrapped in an
-                    # ExceptionGroup. The peer is being sent away: drop its running requests.
-                    closing = exc
-                    tg.cancel_scope.cancel()
-                # Otherwise the peer stopped sending (EOF, maybe only half-closed): requests
-                # already read still run and get their replies if the peer still reads.
-                workers.close()
-        finally:
-            if workers is not None:
-                workers.release()
-        if closing is not None:
-            raise closing
+        tasks = _ConnectionTasks(self, conn, peer)
+        async with anyio.create_task_group() as tg:
+            tasks.task_group = tg
+            tasks.spawn()
+        # A _Closing is raised here, outside the task group, so that it is not wrapped in an
+        # ExceptionGroup. Otherwise the peer stopped sending (EOF, maybe only half-closed):
+        # requests already read still ran and got their replies if the peer still reads.
+        if tasks.closing is not None:
+            raise tasks.closing
 
-    async def _read_loop(self, conn: Connection, peer: str, workers: _Workers) -> None:
-        idle_timeout = self.idle_timeout
-        last_activity = anyio.current_time()
-        while True:
-            # One cancel scope per idle period rather than per frame: frames only record the
-            # time; when the deadline passes, the loop re-arms it from the last activity.
-            deadline = math.inf if idle_timeout is None else last_activity + idle_timeout
-            with anyio.CancelScope(deadline=deadline) as scope:
-                while True:
-                    frame = await self._receive(conn, peer)
-                    if frame is None:
-                        return
-                    last_activity = anyio.current_time()
-                    if not await self._accept_frame(frame, peer, workers):
-                        return
-            if scope.cancelled_caught:
-                assert idle_timeout is not None
-                if workers.busy:
-                    last_activity = anyio.current_time()  # handling its requests: not idle
-                elif anyio.current_time() - last_activity >= idle_timeout:
-                    raise _Closing(pb.ERROR_KIND_TIMEOUT, f"idle for {idle_timeout} s")
+    def _check_frame(self, frame: pb.Frame, peer: str) -> bool:
+        """Whether ``frame`` is a request to handle (``False``: the peer said goodbye).
 
-    async def _accept_frame(self, frame: pb.Frame, peer: str, workers: _Workers) -> bool:
-        """Queue a request frame for the workers; ``False`` when the peer said goodbye."""
+        :raises _Closing: the frame has no business coming from a client.
+        """
         body = frame.WhichOneof("body")
         if body == "envelope":
             if frame.envelope.kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
@@ -403,7 +374,6 @@ class RemoteServer:
             return False
         else:
             raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"unexpected {body} frame")
-        await workers.submit(frame)
         return True
 
     async def _reply(self, conn: Connection, peer: str, frame: pb.Frame) -> None:
@@ -467,69 +437,107 @@ class RemoteServer:
 
 
 @final
-class _Workers:
-    """The tasks that handle one connection's requests.
+class _ConnectionTasks:
+    """The tasks that read and handle one connection's requests (leader/followers).
 
-    Spawning a task per request costs more than the request itself, so workers are kept for
-    the connection's life and fed through a queue; a new one starts only when every worker is
-    busy (up to ``limit``). At ``limit`` requests in progress, :meth:`submit` waits, so the
-    connection is not read further: backpressure instead of unbounded memory.
+    The task that reads a request also handles it, so a request reaches its handler without a
+    hop through a queue; before handling, it passes the reading role to an idle task (or
+    starts one, up to ``max_in_flight``). With ``max_in_flight`` requests in progress, nobody
+    reads until one completes: backpressure instead of unbounded memory. Tasks are kept for
+    the connection's life: starting a task costs more than a small request.
     """
 
-    def __init__(
-        self, server: RemoteServer, conn: Connection, peer: str, tg: TaskGroup, limit: int
-    ) -> None:
+    def __init__(self, server: RemoteServer, conn: Connection, peer: str) -> None:
         self._server = server
         self._conn = conn
         self._peer = peer
-        self._tg = tg
-        self._limit = limit
-        self._send, self._receive = anyio.create_memory_object_stream[pb.Frame](math.inf)
-        self._workers = 0
-        self._idle = 0  # workers waiting for a frame
-        self._unclaimed = 0  # frames queued and not yet taken by a worker
-        self.busy = 0  # frames submitted and not yet fully handled
-        self._freed: anyio.Event | None = None
+        self._limit = server.max_in_flight
+        self.task_group: TaskGroup | None = None
+        self.closing: _Closing | None = None
+        self._tasks = 0
+        self._idle: deque[anyio.Event] = deque()  # tasks waiting for the reading role
+        self._reader_wanted = False  # at the limit: the next task to finish reads
+        self._done = False
+        self._busy = 0  # requests read and not yet handled
+        self._last_activity = anyio.current_time()
 
-    async def submit(self, frame: pb.Frame) -> None:
-        while self.busy >= self._limit:
-            if self._freed is None:
-                self._freed = anyio.Event()
-            await self._freed.wait()
-        self.busy += 1
-        self._unclaimed += 1
-        if self._unclaimed > self._idle and self._workers < self._limit:
-            self._workers += 1
-            self._tg.start_soon(self._work)
-        self._send.send_nowait(frame)
+    def spawn(self) -> None:
+        """Start a task that takes the reading role at once."""
+        assert self.task_group is not None
+        self._tasks += 1
+        self.task_group.start_soon(self._run)
 
-    def close(self) -> None:
-        """No more frames: workers finish what is queued, then end."""
-        self._send.close()
-
-    def release(self) -> None:
-        """Free the queue once every worker has ended."""
-        self._send.close()
-        self._receive.close()
-
-    async def _work(self) -> None:
-        server, conn, peer, frames = self._server, self._conn, self._peer, self._receive
+    async def _run(self) -> None:
+        server, conn, peer = self._server, self._conn, self._peer
         while True:
-            self._idle += 1
-            try:
-                frame = await frames.receive()
-            except anyio.EndOfStream:
+            frame = await self._read()
+            if frame is None:
                 return
-            finally:
-                self._idle -= 1
-            self._unclaimed -= 1
+            self._pass_reading_role()
             try:
                 await server._handle(conn, peer, frame)
             finally:
-                self.busy -= 1
-                if self._freed is not None:
-                    self._freed.set()
-                    self._freed = None
+                self._busy -= 1
+            if not await self._wait_for_reading_role():
+                return
+
+    def _pass_reading_role(self) -> None:
+        if self._idle:
+            self._idle.popleft().set()
+        elif self._tasks < self._limit:
+            self.spawn()
+        else:
+            self._reader_wanted = True
+
+    async def _wait_for_reading_role(self) -> bool:
+        """Wait until this task is to read next; ``False`` when the connection is done."""
+        if self._done:
+            return False
+        if self._reader_wanted:
+            self._reader_wanted = False
+            return True
+        turn = anyio.Event()
+        self._idle.append(turn)
+        await turn.wait()
+        return not self._done
+
+    def _finish(self, closing: _Closing | None) -> None:
+        self._done = True
+        self.closing = closing
+        while self._idle:
+            self._idle.popleft().set()
+        if closing is not None and self.task_group is not None:
+            # The peer is being sent away: drop its running requests.
+            self.task_group.cancel_scope.cancel()
+
+    async def _read(self) -> pb.Frame | None:
+        """The next request, or ``None`` once the connection is done."""
+        server = self._server
+        idle_timeout = server.idle_timeout
+        while True:
+            # One cancel scope per read rather than a timer per frame; when the deadline
+            # passes, the loop checks the real idle time and re-arms.
+            deadline = math.inf if idle_timeout is None else self._last_activity + idle_timeout
+            try:
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    frame = await server._receive(self._conn, self._peer)
+                    if frame is None or not server._check_frame(frame, self._peer):
+                        self._finish(None)
+                        return None
+            except _Closing as exc:
+                self._finish(exc)
+                return None
+            if not scope.cancelled_caught:
+                self._last_activity = anyio.current_time()
+                self._busy += 1
+                return frame
+            assert idle_timeout is not None
+            now = anyio.current_time()
+            if self._busy:
+                self._last_activity = now  # handling its requests: not idle
+            elif now - self._last_activity >= idle_timeout:
+                self._finish(_Closing(pb.ERROR_KIND_TIMEOUT, f"idle for {idle_timeout} s"))
+                return None
 
 
 RemoteServer.__module__ = "cinema.remote"
