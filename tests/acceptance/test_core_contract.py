@@ -946,3 +946,97 @@ def test_public_names_are_importable_from_cinema() -> None:
         assert name in cinema.__all__, name
         assert getattr(cinema, name) is not None
     assert cast(Any, cinema.Actor).__module__ == "cinema"
+
+
+# --- more stopping edges -------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_send_waiting_for_room_gets_actor_stopped_when_the_actor_stops() -> None:
+    async with ActorSystem() as system, anyio.create_task_group() as tg:
+        addr = system.spawn(Gate(), mailbox_capacity=1)
+        held = await hold(addr)
+        addr.do_send(Note("fills"))
+        waiting = Outcome()
+        tg.start_soon(waiting.run, lambda: addr.send(Note("no-room")))
+        await anyio.wait_all_tasks_blocked()
+        addr.stop()
+        held.release.set()
+        with anyio.fail_after(10):  # "send never hangs because the target died"
+            await waiting.done.wait()
+        assert isinstance(waiting.error, ActorStopped)
+
+
+@pytest.mark.anyio
+async def test_stop_is_idempotent(wait_stopped: WaitStopped) -> None:
+    async with ActorSystem() as system:
+        actor = SelfStopper()
+        addr = system.spawn(actor)
+        assert await addr.send(StopSelf()) == "stopping"
+        addr.stop()
+        addr.stop()
+        await wait_stopped(system, addr)
+        addr.stop()
+        assert actor.log.count("stopped") == 1
+
+
+class StopsInStarted(Gate):
+    def started(self, ctx: Context[Self]) -> None:
+        self.log.append("started")
+        ctx.stop()
+
+
+@pytest.mark.anyio
+async def test_ctx_stop_in_started_handles_no_message(wait_stopped: WaitStopped) -> None:
+    async with ActorSystem() as system:
+        actor = StopsInStarted()
+        addr = system.spawn(actor)
+        addr.do_send(Note("queued"))
+        with anyio.fail_after(10), pytest.raises(ActorStopped):
+            await addr.send(Note("sent"))
+        await wait_stopped(system, addr)
+        assert actor.log == ["started", "stopped"]
+
+
+class FailsInStopped(Gate):
+    def stopped(self, ctx: Context[Self]) -> None:
+        super().stopped(ctx)
+        raise RuntimeError("stopped failed on purpose")
+
+
+@pytest.mark.anyio
+async def test_a_failing_stopped_hook_is_contained(
+    wait_stopped: WaitStopped, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="cinema")
+    others: list[Gate] = []
+    with anyio.fail_after(10):
+        async with ActorSystem() as system:
+            failing = system.spawn(FailsInStopped())
+            failing.stop()
+            await wait_stopped(system, failing)
+            assert await system.spawn(Greeter()).send(Greet("ok")) == "Hello, ok!"
+            system.spawn(FailsInStopped())
+            others.extend(Gate() for _ in range(3))
+            for other in others:
+                system.spawn(other)
+        # leaving the block is not disturbed by a failing hook, and every other hook ran
+    for other in others:
+        assert other.log == ["stopped"]
+    assert any(r.levelno >= logging.ERROR for r in caplog.records)
+
+
+@pytest.mark.anyio
+async def test_queued_do_send_messages_dropped_by_stop_are_not_lost_silently() -> None:
+    # Reading of "nothing lost silently" + "queued messages are not handled": the dropped
+    # fire-and-forget messages are counted as dead letters.
+    async with ActorSystem() as system:
+        actor = Gate()
+        addr = system.spawn(actor)
+        held = await hold(addr)
+        addr.do_send(Note("q1"))
+        addr.do_send(Note("q2"))
+        addr.stop()
+        held.release.set()
+        await actor.stopped_event.wait()
+        assert system.dead_letters == 2

@@ -594,3 +594,62 @@ async def test_a_failure_stopping_a_parent_stops_its_children_first(
         await wait_stopped(system, parent)
         await wait_stopped(system, child)
         assert factory.log.index("stopped#101") < factory.log.index("stopped#1")
+
+
+@pytest.mark.anyio
+async def test_escalate_to_a_parent_with_the_stop_strategy_stops_the_parent_for_good(
+    wait_stopped: WaitStopped,
+) -> None:
+    async with ActorSystem() as system:
+        factory = ParentFactory(child_strategy=SupervisorStrategy.escalate())
+        parent = system.spawn_with_strategy(factory, SupervisorStrategy.stop())
+        watcher = WatchingGate(parent)
+        system.spawn(watcher)
+        await anyio.wait_all_tasks_blocked()
+        child = await parent.send(ChildAddr())
+        child.do_send(Fail())
+        await wait_stopped(system, parent)
+        await watcher.got_terminated.wait()
+        assert watcher.terminated == [Terminated(parent)]
+        assert not alive(child)
+        assert factory.calls == 1
+        log = factory.log
+        assert log.index("stopped#101") < log.index("stopped#1")
+
+
+class AsyncStart(Gate):
+    def __init__(self, number: int, log: EventLog) -> None:
+        super().__init__(log)
+        self.number = number
+
+    async def started(self, ctx: Context[Self]) -> None:
+        self.log.append(f"starting#{self.number}")
+        await anyio.sleep(0.01)
+        self.log.append(f"started#{self.number}")
+
+    @handler
+    def fail(self, msg: Fail, ctx: Context[Self]) -> None:
+        raise RuntimeError("failure on purpose")
+
+    @handler
+    def note(self, msg: Note, ctx: Context[Self]) -> str:
+        self.log.append(f"{msg.text}#{self.number}")
+        return msg.text
+
+    @handler
+    def which(self, msg: Number, ctx: Context[Self]) -> int:
+        return self.number
+
+
+@pytest.mark.anyio
+async def test_a_restart_with_an_async_started_completes_it_before_the_next_message() -> None:
+    log = EventLog()
+    numbers = iter(range(1, 10))
+    async with ActorSystem() as system:
+        addr = system.spawn_with_strategy(lambda: AsyncStart(next(numbers), log), restart())
+        held = await hold(addr)
+        addr.do_send(Fail())
+        addr.do_send(Note("next"))
+        held.release.set()
+        assert await addr.send(Number()) == 2
+        assert log.index("started#2") < log.index("next#2")
