@@ -1040,3 +1040,75 @@ async def test_queued_do_send_messages_dropped_by_stop_are_not_lost_silently() -
         held.release.set()
         await actor.stopped_event.wait()
         assert system.dead_letters == 2
+
+
+# --- callers that give up, and fairness ----------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_sender_does_not_fail_the_actor() -> None:
+    async with ActorSystem() as system:
+        addr = system.spawn(Gate())
+        msg = Hold()
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(addr.send, msg)
+                await msg.entered.wait()
+                scope.cancel()
+        msg.release.set()  # the handler now replies to a sender that is gone
+        assert await addr.send(Note("after")) == "after"
+        assert alive(addr)
+        assert await addr.send(GetLog()) == ["hold-start", "hold-end", "after"]
+
+
+@dataclass
+class Ping(Message[None]):
+    pass
+
+
+@dataclass
+class Count(Message[int]):
+    pass
+
+
+class SelfLooper(Actor):
+    """Sends itself ``Ping`` until it has handled ``limit`` of them (sync handlers only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.count, self.limit = 0, limit
+        self.done = anyio.Event()
+
+    @handler
+    def ping(self, msg: Ping, ctx: Context[Self]) -> None:
+        self.count += 1
+        if self.count < self.limit:
+            ctx.address().do_send(Ping())
+        else:
+            self.done.set()
+
+    @handler
+    def how_many(self, msg: Count, ctx: Context[Self]) -> int:
+        return self.count
+
+
+@pytest.mark.anyio
+async def test_an_actor_flooding_itself_with_sync_messages_does_not_starve_others() -> None:
+    # "never crashes the system or other actors": a busy actor must let the others run.
+    async with ActorSystem() as system:
+        looper = SelfLooper(100_000)
+        system.spawn(looper).do_send(Ping())
+        other = system.spawn(SelfLooper(0))
+        assert await other.send(Count()) == 0
+        assert looper.count < looper.limit  # answered while the looper was still going
+        await looper.done.wait()
+
+
+@pytest.mark.anyio
+async def test_two_systems_count_their_own_dead_letters(wait_stopped: WaitStopped) -> None:
+    async with ActorSystem() as first, ActorSystem() as second:
+        addr = first.spawn(Greeter())
+        addr.stop()
+        await wait_stopped(first, addr)
+        addr.do_send(Greet("lost"))
+        assert first.dead_letters == 1
+        assert second.dead_letters == 0

@@ -572,3 +572,40 @@ async def test_add_stream_on_an_actor_that_is_not_a_stream_handler_raises() -> N
             assert await system.spawn(NotAStreamHandler()).send(TryAttach(stream)) is True
         finally:
             await stream.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_endless_fast_stream_does_not_starve_messages() -> None:
+    async def endless() -> AsyncIterator[int]:
+        i = 0
+        while True:
+            i += 1
+            yield i
+
+    async with ActorSystem() as system:
+        actor = Collector()
+        addr = system.spawn(actor)
+        await addr.send(Attach(endless()))
+        await actor.item_event(10).wait()
+        with anyio.fail_after(10):
+            assert await addr.send(Note("through")) == "through"
+        addr.stop()
+        await actor.stopped_event.wait()
+
+
+@pytest.mark.anyio
+async def test_interval_ticks_do_not_pile_up_while_the_actor_is_busy() -> None:  # README
+    async with ActorSystem() as system:
+        clock = Clock()
+        addr = system.spawn(clock)
+        await addr.send(ArmInterval(0.002))
+        await clock.tick_events[0].wait()
+        held = await hold(addr)
+        await anyio.sleep(0.1)  # ~50 periods pass while the actor is busy
+        addr.do_send(Note("marker"))
+        held.release.set()
+        log = await addr.send(GetLog())
+        await addr.send(Cancel())
+        marker = log.index("marker")
+        # Between the end of the busy handler and the marker: at most the one queued tick.
+        assert log[log.index("hold-end") : marker].count("tick") <= 1
