@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
 import anyio
 import pytest
@@ -27,16 +28,7 @@ from cinema.cluster import (
 from cinema.remote import LocalNode, MessageRouter, RemoteClient, TcpTransport, UnknownActor
 from tests.cluster.support import PING, EventLog, Ping, PingPong, eventually, free_port
 
-pytestmark = [
-    pytest.mark.anyio,
-    # cinema-remote's server (work in progress) leaves its per-connection worker queue unclosed
-    # when it is cancelled with connections open, which every node stop does; reported to the
-    # remote helper. Only that warning is silenced.
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in.*MemoryObjectReceiveStream"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-]
+pytestmark = pytest.mark.anyio
 
 INTERVAL, TIMEOUT = 0.05, 0.4
 _names = itertools.count()
@@ -342,3 +334,70 @@ async def test_events_reach_a_subscribed_actor_as_typed_messages() -> None:
             ("MemberLeft", "b"),
         ]
         assert all(isinstance(e, MemberEvent) for e in log.events)
+
+
+def sees_this_life(a: ClusterNode, incarnation: int) -> bool:
+    return (
+        a.lookup_actor("pingpong") is not None
+        and a.status_of("b") is NodeStatus.UP
+        and a._incarnation_of("b") == incarnation
+    )
+
+
+async def test_calls_follow_a_restarted_node_on_a_fresh_connection() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=9))
+    async with (
+        ActorSystem() as system,
+        served_pingpong(system, "b") as (_, router),
+        ClusterNode(
+            "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+        ) as a,
+    ):
+        remote = ClusterClient(a).remote_addr(PingPong, "pingpong")
+        for life in range(2):
+            with anyio.CancelScope() as crash:
+                async with ClusterNode(
+                    "b",
+                    "mem://b",
+                    handler=router.build(),
+                    seeds=["mem://a"],
+                    transport=transport,
+                    gossip_interval=INTERVAL,
+                    suspect_timeout=TIMEOUT,
+                ) as b:
+                    await b.register_actor("pingpong", "PingPong")
+                    await a.wait_until(partial(sees_this_life, a, b.incarnation))
+                    pong = await remote.call(PING, Ping(msg=str(life)))
+                    assert pong.reply == f"pong: {life} from b"
+                    crash.cancel()
+                    await anyio.sleep_forever()
+
+
+async def test_hostile_gossip_on_the_port_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    from cinema.cluster import GOSSIP_EXTENSION
+    from cinema.cluster.proto import gossip_pb2 as gpb
+
+    transport = MemoryTransport(MemoryNetwork(seed=10))
+    async with ClusterNode(
+        "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+    ) as a:
+        before = a.members()
+        hostile = [
+            b"\xff\xfe garbage",
+            gpb.Gossip(
+                members=[gpb.MemberState(id="a", addr="mem://evil", status=gpb.MEMBER_STATUS_UP)]
+            ).SerializeToString(),
+            gpb.Gossip(
+                members=[
+                    gpb.MemberState(id=f"n{i}", addr=f"mem://n{i}", status=gpb.MEMBER_STATUS_UP)
+                    for i in range(1000)
+                ]
+            ).SerializeToString(),
+        ]
+        async with RemoteClient(await transport.connect("mem://a")) as client:
+            for data in hostile:
+                reply = await client.request_extension(GOSSIP_EXTENSION, data)
+                assert reply == b""
+        assert a.members() == before
+        rejected = [r for r in caplog.records if "rejected gossip" in r.getMessage()]
+        assert len(rejected) == len(hostile)

@@ -56,7 +56,7 @@ class ClusterClient:
         if member is None or member.status in (NodeStatus.DOWN, NodeStatus.LEFT):
             raise NodeUnavailable(node_id, "it is down or has left")
         try:
-            client = await node._client_for(member.addr)
+            client = await node._client_for(member.addr, node._incarnation_of(node_id))
         except (OSError, TimeoutError) as exc:
             raise NodeUnavailable(node_id, f"cannot connect to {member.addr}: {exc}") from exc
         return client.remote_addr(actor_type, "", name)

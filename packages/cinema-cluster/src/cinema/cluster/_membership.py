@@ -240,6 +240,20 @@ class Membership:
         m = self._members.get(node_id)
         return None if m is None else Node(m.id, m.addr, m.status)
 
+    def incarnation_of(self, node_id: str) -> int | None:
+        """The incarnation this node knows of a member (``None`` if unknown)."""
+        if node_id == self.id:
+            return self.incarnation
+        m = self._members.get(node_id)
+        return None if m is None else m.incarnation
+
+    def incarnation_at(self, addr: str) -> int | None:
+        """The incarnation of the live member at ``addr`` (``None`` if none is known there)."""
+        for m in self._members.values():
+            if m.addr == addr and m.status in _LIVE:
+                return m.incarnation
+        return None
+
     def status_of(self, node_id: str) -> NodeStatus | None:
         """The status of a member (``None`` if unknown)."""
         node = self.member(node_id)

@@ -118,6 +118,8 @@ class ClusterNode:
         self._engine.add_seeds(seeds)
         self._seeds = [s for s in seeds if s != addr]
         self._clients: dict[str, RemoteClient] = {}
+        # address -> incarnation of the node there when the pooled connection was made
+        self._client_lives: dict[str, int] = {}
         self._connecting: dict[str, anyio.Lock] = {}
         self._in_flight: set[str] = set()
         self._subscribers: list[Addr[Any]] = []
@@ -276,24 +278,40 @@ class ClusterNode:
 
     # ---------------------------------------------------------------- connections
 
-    async def _client_for(self, address: str) -> RemoteClient:
-        """The pooled client for a node's address, connecting if there is none (or it died)."""
+    def _usable(self, address: str, incarnation: int | None) -> RemoteClient | None:
         client = self._clients.get(address)
-        if client is not None and not client.is_closed:
+        if client is None or client.is_closed:
+            return None
+        if incarnation is not None and self._client_lives.get(address, incarnation) != incarnation:
+            return None  # made to an earlier life of the node: that process is gone
+        return client
+
+    async def _client_for(self, address: str, incarnation: int | None = None) -> RemoteClient:
+        """The pooled client for a node's address, connecting if there is none, it died, or it
+        was made to an earlier incarnation than ``incarnation`` (the node restarted)."""
+        client = self._usable(address, incarnation)
+        if client is not None:
             return client
         lock = self._connecting.setdefault(address, anyio.Lock())
         async with lock:
-            client = self._clients.get(address)
-            if client is not None and not client.is_closed:
+            client = self._usable(address, incarnation)
+            if client is not None:
                 return client
+            await self._drop_client(address)
             with anyio.fail_after(_CONNECT_TIMEOUT):
                 conn = await self._transport_for(address).connect(address)
             client = RemoteClient(conn, secret=self._secret, node=self.id)
             self._clients[address] = client
+            life = incarnation if incarnation is not None else self._engine.incarnation_at(address)
+            if life is None:
+                self._client_lives.pop(address, None)
+            else:
+                self._client_lives[address] = life
             return client
 
     async def _drop_client(self, address: str) -> None:
         client = self._clients.pop(address, None)
+        self._client_lives.pop(address, None)
         if client is not None:
             with anyio.CancelScope(shield=True):
                 await client.aclose()
@@ -369,6 +387,9 @@ class ClusterNode:
     def status_of(self, node_id: str) -> NodeStatus | None:
         """The status of the member with this id, or ``None`` if it is unknown (or forgotten)."""
         return self._engine.status_of(node_id)
+
+    def _incarnation_of(self, node_id: str) -> int | None:
+        return self._engine.incarnation_of(node_id)
 
     @property
     def incarnation(self) -> int:
