@@ -11,11 +11,9 @@ buffered. On trio, the anyio-based :class:`StreamConnection` is used.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
-import struct
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
@@ -27,15 +25,16 @@ from anyio.abc import SocketAttribute
 from cinema.abc import Connection, Listener
 
 from ._errors import FrameTooLarge
-from ._framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
+from ._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
 
 __all__ = ["AsyncioStreamConnection", "AsyncioStreamListener", "on_asyncio"]
 
 log = logging.getLogger("cinema.remote")
 
-_HEADER: Final = struct.Struct(">I")
-# Await the transport's drain only above this many buffered bytes.
-_HIGH_WATER: Final = 256 * 1024
+# Stop reading from the socket while this many received bytes wait to be taken as frames;
+# start again below the low mark.
+_READ_HIGH_WATER: Final = 1024 * 1024
+_READ_LOW_WATER: Final = 256 * 1024
 _TLS_HANDSHAKE_TIMEOUT: Final = 10.0
 
 
@@ -47,26 +46,96 @@ def on_asyncio() -> bool:
         return False
 
 
-class AsyncioStreamConnection(Connection):
-    """A length-prefixed frame connection over an asyncio stream pair.
+class _FrameProtocol(asyncio.Protocol):
+    """Feeds received bytes straight into a :class:`FrameDecoder`; tracks flow control."""
 
-    ``receive_frame`` is cancel-safe: ``readexactly`` consumes nothing until it can return
-    everything, and a length prefix already read is kept for the next call.
+    def __init__(self, max_frame_size: int) -> None:
+        self.decoder = FrameDecoder(max_frame_size)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.error: FrameTooLarge | None = None
+        self.eof = False
+        self.lost = False
+        self.lost_exc: BaseException | None = None
+        self.reading_paused = False
+        self.writing_paused = False
+        self.drained: asyncio.Future[None] | None = None
+        self.closed: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.decoder.feed(data)
+        except FrameTooLarge as exc:
+            # Refused on the length prefix: stop reading, the receiver raises it.
+            self.error = exc
+            self._pause_reading()
+        if self.decoder.buffered > _READ_HIGH_WATER:
+            self._pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        # Keep the transport open for writing: a half-closed peer may still read its replies
+        # (TLS transports cannot do that and ignore the answer).
+        return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.lost_exc = exc
+        self._wake()
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(None)
+        self.resume_writing()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
+
+    def _pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def consumed(self) -> None:
+        if self.reading_paused and self.error is None and self.decoder.buffered <= _READ_LOW_WATER:
+            self.reading_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+class AsyncioStreamConnection(Connection):
+    """A length-prefixed frame connection over an asyncio transport.
+
+    Received bytes go straight into a :class:`FrameDecoder` (so ``receive_frame`` is
+    cancel-safe and refuses oversized frames on their length prefix); frames are written with
+    ``transport.write``, the first of an event-loop pass at once, the others of that pass
+    together at the start of the next.
     """
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        protocol: _FrameProtocol,
+        transport: asyncio.Transport,
         *,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         remote_address: str = "?",
     ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._max = max_frame_size
+        self._protocol = protocol
+        self._transport = transport
         self._remote_address = remote_address
-        self._body_size: int | None = None
         self._closed = False
         # Frames sent after the first in one event-loop pass, written together (or None when
         # nothing was sent in this pass yet).
@@ -79,17 +148,20 @@ class AsyncioStreamConnection(Connection):
     @property
     def max_frame_size(self) -> int:
         """The largest frame ``receive_frame`` accepts; larger ones raise ``FrameTooLarge``."""
-        return self._max
+        return self._protocol.decoder.max_frame_size
 
     @max_frame_size.setter
     def max_frame_size(self, value: int) -> None:
-        self._max = value
+        self._protocol.decoder.max_frame_size = value
+
+    def has_frame(self) -> bool:
+        """Whether :meth:`receive_frame` would return a frame without waiting."""
+        return self._protocol.decoder.has_frame()
 
     async def send_frame(self, frame: bytes) -> None:
         if self._closed:
             raise anyio.ClosedResourceError
-        writer = self._writer
-        transport = writer.transport
+        transport = self._transport
         if transport.is_closing():
             raise anyio.BrokenResourceError("the connection is closed")
         data = encode_frame(frame)
@@ -99,62 +171,64 @@ class AsyncioStreamConnection(Connection):
             self._batch.append(data)
         else:
             # The transport takes the whole frame into its buffer: frames never interleave.
-            writer.write(data)
+            transport.write(data)
             self._batch = []
             asyncio.get_running_loop().call_soon(self._flush)
-        if transport.get_write_buffer_size() > _HIGH_WATER:
-            try:
-                await writer.drain()
-            except (ConnectionError, OSError) as exc:
-                raise anyio.BrokenResourceError(str(exc)) from exc
+        protocol = self._protocol
+        if protocol.writing_paused and not protocol.lost:
+            # The peer reads slowly: wait for the transport's buffer to drain.
+            if protocol.drained is None:
+                protocol.drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(protocol.drained)
+            if protocol.lost:
+                raise anyio.BrokenResourceError("the connection was lost")
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, None
-        if batch and not self._writer.transport.is_closing():
-            self._writer.write(b"".join(batch))
+        if batch and not self._transport.is_closing():
+            self._transport.write(b"".join(batch))
 
     async def receive_frame(self) -> bytes:
-        if self._closed:
-            raise anyio.ClosedResourceError
-        reader = self._reader
-        try:
-            if self._body_size is None:
-                try:
-                    header = await reader.readexactly(4)
-                except asyncio.IncompleteReadError as exc:
-                    if not exc.partial:
-                        raise anyio.EndOfStream from None
+        protocol = self._protocol
+        decoder = protocol.decoder
+        while True:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            frame = decoder.next_frame()
+            if frame is not None:
+                protocol.consumed()
+                return frame
+            if protocol.error is not None:
+                raise protocol.error
+            if protocol.eof or protocol.lost:
+                if decoder.buffered:
                     raise anyio.BrokenResourceError(
-                        "connection closed in the middle of a frame header"
-                    ) from None
-                (size,) = _HEADER.unpack(header)
-                if size > self._max:
-                    raise FrameTooLarge(size, self._max)
-                self._body_size = size
+                        f"connection closed in the middle of a frame ({decoder.buffered} bytes"
+                        " buffered)"
+                    )
+                if protocol.lost_exc is not None:
+                    raise anyio.BrokenResourceError(str(protocol.lost_exc)) from (protocol.lost_exc)
+                raise anyio.EndOfStream
+            waiter = asyncio.get_running_loop().create_future()
+            protocol.waiter = waiter
             try:
-                body = await reader.readexactly(self._body_size)
-            except asyncio.IncompleteReadError as exc:
-                raise anyio.BrokenResourceError(
-                    f"connection closed in the middle of a frame ({len(exc.partial)} of"
-                    f" {self._body_size} bytes)"
-                ) from None
-        except (ConnectionError, OSError) as exc:
-            raise anyio.BrokenResourceError(str(exc)) from exc
-        self._body_size = None
-        return body
+                await waiter
+            finally:
+                protocol.waiter = None
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._flush()
-        self._writer.close()
-        with (
-            anyio.CancelScope(shield=True),
-            anyio.move_on_after(1),
-            contextlib.suppress(ConnectionError, OSError, ssl.SSLError),
-        ):
-            await self._writer.wait_closed()
+        self._protocol._wake()
+        self._transport.close()
+        # Give the transport a moment to flush and report the connection lost.
+        protocol = self._protocol
+        if not protocol.lost:
+            protocol.closed = asyncio.get_running_loop().create_future()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                await protocol.closed
 
 
 async def open_asyncio_connection(
@@ -170,8 +244,7 @@ async def open_asyncio_connection(
     """Connect to ``host:port`` or ``path`` (Unix), or wrap an accepted ``sock``; with an
     optional TLS handshake."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**16, loop=loop)
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    protocol = _FrameProtocol(DEFAULT_MAX_FRAME_SIZE)
     timeout = _TLS_HANDSHAKE_TIMEOUT if ssl_context else None
     transport: asyncio.BaseTransport
     if server_side:
@@ -196,9 +269,8 @@ async def open_asyncio_connection(
         raw = transport.get_extra_info("socket")
         if raw is not None and raw.family in (socket.AF_INET, socket.AF_INET6):
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    assert isinstance(transport, asyncio.WriteTransport)
-    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-    return AsyncioStreamConnection(reader, writer, remote_address=remote_address)
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioStreamConnection(protocol, transport, remote_address=remote_address)
 
 
 class AsyncioStreamListener(Listener):

@@ -79,6 +79,11 @@ class FrameDecoder:
         self._check_header()
         return frame
 
+    def has_frame(self) -> bool:
+        """Whether :meth:`next_frame` would return a frame."""
+        buffer = self._buffer
+        return len(buffer) >= 4 and len(buffer) >= 4 + _HEADER.unpack_from(buffer)[0]
+
     @property
     def max_frame_size(self) -> int:
         """The largest accepted frame body, in bytes."""
@@ -142,6 +147,10 @@ class StreamConnection(Connection):
     @max_frame_size.setter
     def max_frame_size(self, value: int) -> None:
         self._decoder.max_frame_size = value
+
+    def has_frame(self) -> bool:
+        """Whether :meth:`receive_frame` would return a frame without waiting."""
+        return self._decoder.has_frame()
 
     @property
     def stream(self) -> ByteStream:

@@ -436,15 +436,31 @@ class RemoteServer:
             await self._reply(conn, peer, pb.Frame(extension=answer))
 
 
+_READ = object()
+_DONE = object()
+
+
+@final
+class _Turn:
+    """An idle task's wake-up call: with a frame to handle, or to read the next one."""
+
+    __slots__ = ("event", "frame")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.frame: pb.Frame | None = None
+
+
 @final
 class _ConnectionTasks:
     """The tasks that read and handle one connection's requests (leader/followers).
 
     The task that reads a request also handles it, so a request reaches its handler without a
-    hop through a queue; before handling, it passes the reading role to an idle task (or
-    starts one, up to ``max_in_flight``). With ``max_in_flight`` requests in progress, nobody
-    reads until one completes: backpressure instead of unbounded memory. Tasks are kept for
-    the connection's life: starting a task costs more than a small request.
+    hop through a queue; before handling, it hands requests that arrived with it to idle tasks
+    and passes the reading role on (starting tasks as needed, up to ``max_in_flight``). With
+    ``max_in_flight`` requests in progress, nobody reads until one completes: backpressure
+    instead of unbounded memory. Tasks are kept for the connection's life: starting a task
+    costs more than a small request.
     """
 
     def __init__(self, server: RemoteServer, conn: Connection, peer: str) -> None:
@@ -455,57 +471,84 @@ class _ConnectionTasks:
         self.task_group: TaskGroup | None = None
         self.closing: _Closing | None = None
         self._tasks = 0
-        self._idle: deque[anyio.Event] = deque()  # tasks waiting for the reading role
+        self._idle: deque[_Turn] = deque()  # tasks waiting for a frame or the reading role
         self._reader_wanted = False  # at the limit: the next task to finish reads
         self._done = False
         self._busy = 0  # requests read and not yet handled
         self._last_activity = anyio.current_time()
 
-    def spawn(self) -> None:
-        """Start a task that takes the reading role at once."""
+    def spawn(self, frame: pb.Frame | None = None) -> None:
+        """Start a task that handles ``frame``, or that takes the reading role at once."""
         assert self.task_group is not None
         self._tasks += 1
-        self.task_group.start_soon(self._run)
+        self.task_group.start_soon(self._run, frame)
 
-    async def _run(self) -> None:
+    async def _run(self, assigned: pb.Frame | None) -> None:
         server, conn, peer = self._server, self._conn, self._peer
         while True:
-            frame = await self._read()
-            if frame is None:
-                return
-            self._pass_reading_role()
+            if assigned is None:
+                frame = await self._read()
+                if frame is None:
+                    return
+                await self._spread()
+                self._pass_reading_role()
+            else:
+                frame = assigned
             try:
                 await server._handle(conn, peer, frame)
             finally:
                 self._busy -= 1
-            if not await self._wait_for_reading_role():
+            turn = await self._next_turn()
+            if turn is _DONE:
                 return
+            assigned = turn if isinstance(turn, pb.Frame) else None
+
+    async def _spread(self) -> None:
+        """Hand frames that already arrived to other tasks, so that they run concurrently
+        (pipelined requests), before this task handles its own."""
+        has_frame = getattr(self._conn, "has_frame", None)
+        if has_frame is None:
+            return
+        while not self._done and has_frame() and (self._idle or self._tasks < self._limit):
+            frame = await self._read()  # returns at once: the frame is buffered
+            if frame is None:
+                return
+            if self._idle:
+                turn = self._idle.popleft()
+                turn.frame = frame
+                turn.event.set()
+            else:
+                self.spawn(frame)
 
     def _pass_reading_role(self) -> None:
+        if self._done:
+            return
         if self._idle:
-            self._idle.popleft().set()
+            self._idle.popleft().event.set()
         elif self._tasks < self._limit:
             self.spawn()
         else:
             self._reader_wanted = True
 
-    async def _wait_for_reading_role(self) -> bool:
-        """Wait until this task is to read next; ``False`` when the connection is done."""
+    async def _next_turn(self) -> pb.Frame | object:
+        """A frame to handle, ``_READ`` (read next) or ``_DONE`` (the connection is done)."""
         if self._done:
-            return False
+            return _DONE
         if self._reader_wanted:
             self._reader_wanted = False
-            return True
-        turn = anyio.Event()
+            return _READ
+        turn = _Turn()
         self._idle.append(turn)
-        await turn.wait()
-        return not self._done
+        await turn.event.wait()
+        if turn.frame is not None:
+            return turn.frame
+        return _DONE if self._done else _READ
 
     def _finish(self, closing: _Closing | None) -> None:
         self._done = True
         self.closing = closing
         while self._idle:
-            self._idle.popleft().set()
+            self._idle.popleft().event.set()
         if closing is not None and self.task_group is not None:
             # The peer is being sent away: drop its running requests.
             self.task_group.cancel_scope.cancel()
