@@ -531,6 +531,16 @@ async def test_actor_failed_carries_the_original_exception_and_default_strategy_
 
 
 @pytest.mark.anyio
+async def test_a_send_right_after_a_failure_that_stops_the_actor_does_not_hang() -> None:
+    async with ActorSystem() as system:
+        addr = system.spawn(Crasher())
+        with pytest.raises(ActorFailed):
+            await addr.send(Crash())
+        with anyio.fail_after(10), pytest.raises(ActorStopped):
+            await addr.send(Greet("x"))
+
+
+@pytest.mark.anyio
 async def test_a_failure_never_crashes_the_system_or_other_actors(
     wait_stopped: WaitStopped, caplog: pytest.LogCaptureFixture
 ) -> None:

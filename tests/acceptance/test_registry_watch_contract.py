@@ -24,7 +24,7 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
-from tests.acceptance.support import Gate, GetLog, Note, WatchingGate
+from tests.acceptance.support import Gate, GetLog, Note, WatchingGate, hold
 
 if TYPE_CHECKING:
     from tests.conftest import WaitStopped
@@ -134,6 +134,22 @@ async def test_entries_go_away_when_the_actor_stops_and_the_name_is_free_again(
         successor = system.spawn(Gate())
         system.register("x", successor)  # no NameTaken: the holder is dead
         assert system.lookup("x") == successor
+
+
+@pytest.mark.anyio
+async def test_a_name_held_by_a_stopping_actor_can_be_taken(wait_stopped: WaitStopped) -> None:
+    # NameTaken only "if the name is held by a live actor"; is_alive is False from stop() on.
+    async with ActorSystem() as system:
+        holder = system.spawn(Gate())
+        system.register("x", holder)
+        held = await hold(holder)
+        holder.stop()  # still finishing its current message
+        successor = system.spawn(Gate())
+        system.register("x", successor)
+        assert system.lookup("x") == successor
+        held.release.set()
+        await wait_stopped(system, holder)
+        assert system.lookup("x") == successor  # the old holder's clean-up keeps the new entry
 
 
 @pytest.mark.anyio

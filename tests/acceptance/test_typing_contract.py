@@ -37,6 +37,11 @@ SNIPPET = textwrap.dedent(
         pass
 
 
+    @dataclass
+    class Plain:  # not a Message, e.g. a protobuf class
+        n: int
+
+
     class Greeter(Actor):
         @handler
         def greet(self, msg: Greet, ctx: Context[Self]) -> str:
@@ -54,6 +59,10 @@ SNIPPET = textwrap.dedent(
         @handler
         def gone(self, msg: Terminated, ctx: Context[Self]) -> None:
             ctx.unwatch(msg.addr)
+
+        @handler
+        def plain(self, msg: Plain, ctx: Context[Self]) -> int:
+            return msg.n
 
 
     class Summer(Actor, StreamHandler[int]):
@@ -96,6 +105,8 @@ SNIPPET = textwrap.dedent(
             as_actor: Addr[Actor] = addr
             found = system.lookup("greeter", Greeter)
             reveal_type(found)  # R: cinema.Addr[__main__.Greeter] | None
+            reveal_type(system.lookup("greeter"))  # R: cinema.Addr[cinema.Actor] | None
+            reveal_type(await addr.send(Plain(1)))  # R: object
             system.register("greeter", addr)
             removed: bool = system.unregister("greeter")
             alive: bool = addr.is_alive
@@ -105,6 +116,7 @@ SNIPPET = textwrap.dedent(
             wrong: int = await addr.send(Greet("x"))  # E
             narrowed: Message[int] = Greet("x")  # E
             narrower: Addr[Summer] = addr  # E
+            await addr.send(Greet("x"), 1.0)  # E
             addr.stop()
 
 
