@@ -304,6 +304,14 @@ async def test_building_blocks() -> None:
         await eventually(lambda: two.lookup_actor("x") == ("one", "X"))
         assert await one.unregister_actor("x")
         await eventually(lambda: two.lookup_actor("x") is None)
+        three = ClusterNode("three", "mem://three", transport=transport)
+        tg.start_soon(three.start_gossip_server)
+        await eventually(lambda: three.listening_address is not None)
+        assert not await three.join(["mem://nowhere"])  # not up: kept, retried each round
+        assert await three.join(["mem://one"])
+        assert statuses(three).get("one") is NodeStatus.UP
+        tg.start_soon(three.start_periodic_gossip, 0.05, 0.5)
+        await eventually(lambda: statuses(two).get("three") is NodeStatus.UP)
         await two.leave()
         await eventually(lambda: statuses(one).get("two") in (NodeStatus.LEFT, None))
         tg.cancel_scope.cancel()
