@@ -557,6 +557,19 @@ class _ConnectionTasks:
         """The next request, or ``None`` once the connection is done."""
         server = self._server
         idle_timeout = server.idle_timeout
+        has_frame = getattr(self._conn, "has_frame", None)
+        if has_frame is not None and has_frame():
+            # Already buffered: no waiting, so no idle timer either.
+            try:
+                frame = await server._receive(self._conn, self._peer)
+                if frame is None or not server._check_frame(frame, self._peer):
+                    self._finish(None)
+                    return None
+            except _Closing as exc:
+                self._finish(exc)
+                return None
+            self._busy += 1
+            return frame
         while True:
             # One cancel scope per read rather than a timer per frame; when the deadline
             # passes, the loop checks the real idle time and re-arms.
