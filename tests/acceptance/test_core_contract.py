@@ -162,6 +162,23 @@ async def test_dispatch_base_class_handler_serves_subclasses_and_most_specific_w
         assert await addr.send(Shape()) == "shape:Shape"
 
 
+@pytest.mark.anyio
+async def test_dispatch_serves_a_subclass_defined_after_the_spawn() -> None:
+    async with ActorSystem() as system:
+        addr = system.spawn(ShapeActor())
+        assert await addr.send(Circle(1)) == "shape:Circle"
+
+        class Triangle(Shape):
+            pass
+
+        class RoundedSquare(Square):
+            pass
+
+        assert await addr.send(Triangle()) == "shape:Triangle"
+        assert await addr.send(RoundedSquare(2)) == "square:RoundedSquare"
+        addr.do_send(Triangle())  # no UnhandledMessage for it either
+
+
 @dataclass
 class PlainEvent:  # not a cinema Message (like a protobuf class)
     value: int
@@ -811,6 +828,41 @@ async def test_bounded_mailbox_does_not_refuse_timer_ticks() -> None:
         log = await addr.send(GetLog())
         assert "tick" in log
         assert "refused" not in log
+
+
+@pytest.mark.anyio
+async def test_a_queued_terminated_does_not_count_against_the_capacity(
+    wait_stopped: WaitStopped,
+) -> None:
+    async with ActorSystem() as system:
+        target = system.spawn(Greeter())
+        watcher = WatchingGate(target)
+        addr = system.spawn(watcher, mailbox_capacity=1)
+        held = await hold(addr)
+        target.stop()
+        await wait_stopped(system, target)  # by now the Terminated is queued for `watcher` too
+        addr.do_send(Note("fits"))  # the capacity counts queued user messages only
+        held.release.set()
+        await watcher.got_terminated.wait()
+        log = await addr.send(GetLog())
+        assert "fits" in log
+        assert "terminated" in log
+
+
+@pytest.mark.anyio
+async def test_a_queued_timer_tick_does_not_count_against_the_capacity() -> None:
+    async with ActorSystem() as system:
+        actor = TickingGate()
+        addr = system.spawn(actor, mailbox_capacity=1)
+        assert await addr.send(Greet("arm")) == "armed"
+        held = await hold(addr)
+        await anyio.sleep(0.1)  # no event: the tick gets queued behind the busy handler
+        addr.do_send(Note("fits"))
+        held.release.set()
+        await actor.ticked.wait()
+        log = await addr.send(GetLog())
+        assert "fits" in log
+        assert "tick" in log
 
 
 class StreamingGate(Gate, StreamHandler[int]):

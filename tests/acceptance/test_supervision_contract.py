@@ -17,6 +17,7 @@ from cinema import (
     ActorSystem,
     Addr,
     Context,
+    MailboxFull,
     Message,
     SupervisorStrategy,
     Terminated,
@@ -653,3 +654,64 @@ async def test_a_restart_with_an_async_started_completes_it_before_the_next_mess
         held.release.set()
         assert await addr.send(Number()) == 2
         assert log.index("started#2") < log.index("next#2")
+
+
+def failing_factory() -> Worker:
+    raise LookupError("the factory failed")
+
+
+@pytest.mark.anyio
+async def test_a_factory_failing_at_spawn_time_raises_from_spawn() -> None:
+    # The factory is called at spawn time, so its exception surfaces there (our reading).
+    async with ActorSystem() as system:
+        with pytest.raises(LookupError):
+            system.spawn_with_strategy(failing_factory, restart())
+        assert await system.spawn(Gate()).send(Note("ok")) == "ok"
+
+
+@pytest.mark.anyio
+async def test_a_factory_failing_at_restart_stops_the_actor_for_good(
+    wait_stopped: WaitStopped,
+) -> None:
+    # Not spelled out by API.md; the reading tested: no restart is possible, so the actor
+    # stops for good (watchers get Terminated) and senders never hang.
+    calls = 0
+
+    def flaky() -> Worker:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise LookupError("the factory failed on restart")
+        return Worker(calls, EventLog())
+
+    async with ActorSystem() as system:
+        addr = system.spawn_with_strategy(flaky, restart())
+        with pytest.raises(ActorFailed):
+            await addr.send(Fail())
+        with anyio.fail_after(10):
+            await wait_stopped(system, addr)
+            with pytest.raises(ActorStopped):
+                await addr.send(Number())
+
+
+class CappedChildParent(Actor):
+    @handler
+    def spawn_it(self, msg: SpawnChild, ctx: Context[Self]) -> int:
+        child = ctx.spawn_child(Gate(), mailbox_capacity=1)
+        child_restartable = ctx.spawn_child_with_strategy(Gate, msg.strategy, mailbox_capacity=1)
+        self.children = [child, child_restartable]
+        return 2
+
+
+@pytest.mark.anyio
+async def test_children_take_a_mailbox_capacity_too() -> None:  # README core
+    async with ActorSystem() as system:
+        parent = CappedChildParent()
+        await system.spawn(parent).send(SpawnChild(restart()))
+        for child in parent.children:
+            held = await hold(child)
+            child.do_send(Note("fills"))
+            with pytest.raises(MailboxFull):
+                child.do_send(Note("refused"))
+            held.release.set()
+            assert await child.send(GetLog()) == ["hold-start", "hold-end", "fills"]
