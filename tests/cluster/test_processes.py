@@ -70,8 +70,9 @@ def test_the_cluster_demo_runs_and_exits_zero() -> None:
     for text in (
         "every node sees all three Up",
         "kv-store -> node-1 (KVStore)",
-        "node-2> set user:1 alice  ->  OK",
-        "node-3> get user:1        ->  alice",
+        "node-2> set user:1 alice ->  OK",
+        "node-3> get user:1       ->  alice",
+        "node-2> get user:1       ->  alice",
         "see node-3 Suspect",
         "see node-3 Down",
         "node-3 @ 127.0.0.1:",
