@@ -182,7 +182,9 @@ async def test_crash_is_seen_as_suspect_then_down_with_events() -> None:
             with anyio.fail_after(5):
                 await log.wait_for(lambda ev: any(isinstance(e, MemberDown) for e in ev))
             kinds = [type(e) for e in log.events if e.node.id == "b"]
-            assert kinds == [MemberUp, MemberSuspect, MemberDown]
+            # (a machine busy enough may add a false suspicion and its refutation before)
+            assert kinds[0] is MemberUp
+            assert kinds[-2:] == [MemberSuspect, MemberDown]
             assert a.unsubscribe(watcher)
             assert not a.unsubscribe(watcher)
 
@@ -201,7 +203,7 @@ async def test_graceful_exit_leaves() -> None:
             suspect_timeout=TIMEOUT,
         ):
             await eventually(lambda: statuses(a).get("b") is NodeStatus.UP)
-        assert statuses(a)["b"] is NodeStatus.LEFT
+        await eventually(lambda: statuses(a).get("b") in (NodeStatus.LEFT, None))
         await eventually(lambda: "b" not in statuses(a))
 
 
@@ -337,10 +339,9 @@ async def test_events_reach_a_subscribed_actor_as_typed_messages() -> None:
                 await log.wait_for(lambda ev: len(ev) >= 1)
             with anyio.fail_after(5):
                 await log.wait_for(lambda ev: len(ev) >= 2)
-        assert [(type(e).__name__, e.node.id) for e in log.events] == [
-            ("MemberUp", "b"),
-            ("MemberLeft", "b"),
-        ]
+        seen = [(type(e).__name__, e.node.id) for e in log.events]
+        assert seen[0] == ("MemberUp", "b")
+        assert seen[-1] == ("MemberLeft", "b")
         assert all(isinstance(e, MemberEvent) for e in log.events)
 
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the demo's helpers are imported as examples.cluster_demo
 
-from examples.cluster_demo import KvProcess, free_ports, wait_for_members  # noqa: E402
+from examples.cluster_demo import KvProcess, expect, free_ports, wait_for_members  # noqa: E402
 
 OPTIONS = ["--gossip-interval", "0.1", "--suspect-timeout", "0.5"]
 
@@ -35,9 +35,9 @@ async def test_three_processes_membership_calls_and_failure_detection() -> None:
             "registered actors:",
             "  kv-store -> node-1 (KVStore)",
         ]
-        assert await n3.command("set color blue") == ["OK"]
-        assert await n2.command("get color") == ["blue"]
-        assert await n2.command("get nothing") == ["(nil)"]
+        await expect(n3, "set color blue", "OK")
+        await expect(n2, "get color", "blue")
+        await expect(n2, "get nothing", "(nil)")
 
         mark = len(n1.lines)
         n2.kill()
@@ -50,7 +50,7 @@ async def test_three_processes_membership_calls_and_failure_detection() -> None:
         assert suspect < down
         await n3.wait_for(lambda line: line == "[cluster] node-2 is Down", timeout=10)
         assert (await n3.members())["node-2"] == "Down"
-        assert await n3.command("get color") == ["blue"]
+        await expect(n3, "get color", "blue")
         assert await n3.stop() == 0
         assert await n1.stop() == 0
         tg.cancel_scope.cancel()
