@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 import pytest
 
@@ -267,3 +269,24 @@ async def test_cancelling_the_first_call_does_not_break_the_handshake() -> None:
             await started.wait()
             tg.cancel_scope.cancel()
         assert (await remote.call(ECHO, Echo(text="second"))).text == "second"
+
+
+async def test_max_in_flight_applies_backpressure() -> None:
+    async with (
+        calc_server(max_in_flight=2) as (server, _calc, _addr),
+        connect(server) as client,
+    ):
+        busy = client.remote_addr(Calculator, "calc-server", "calculator")
+        other = client.remote_addr(Calculator, "calc-server", "second")
+        await other.call(ECHO, Echo(text="warm-up"))
+        async with anyio.create_task_group() as tg:
+            for _ in range(2):  # one runs, one waits for the actor: 2 in progress
+                tg.start_soon(partial(busy.send, Sleep(seconds=0.5)))
+            await anyio.sleep(0.1)  # let both reach the server
+            # The server reads no further from this connection until one completes ...
+            with anyio.move_on_after(0.3) as blocked:
+                await other.call(ECHO, Echo(text="third"))
+            assert blocked.cancelled_caught
+            # ... and then it does.
+            with anyio.fail_after(10):
+                assert (await other.call(ECHO, Echo(text="fourth"))).text == "fourth"
