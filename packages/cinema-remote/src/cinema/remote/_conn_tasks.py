@@ -1,0 +1,187 @@
+"""The tasks that serve one connection's requests, and how a connection is ended."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, final
+
+import anyio
+from anyio.abc import TaskGroup
+
+from cinema.abc import Connection
+
+from .proto import wire_pb2 as pb
+
+if TYPE_CHECKING:
+    from ._server import RemoteServer
+
+__all__ = ["Closing", "ConnectionTasks"]
+
+
+class Closing(Exception):
+    """Internal: end this connection, telling the peer why."""
+
+    def __init__(self, kind: pb.ErrorKind.ValueType, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+_READ = object()
+_DONE = object()
+
+
+@final
+class _Turn:
+    """An idle task's wake-up call: with a frame to handle, or to read the next one."""
+
+    __slots__ = ("event", "frame")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.frame: pb.Frame | None = None
+
+
+@final
+class ConnectionTasks:
+    """The tasks that read and handle one connection's requests (leader/followers).
+
+    The task that reads a request also handles it, so a request reaches its handler without a
+    hop through a queue; before handling, it hands requests that arrived with it to idle tasks
+    and passes the reading role on (starting tasks as needed, up to ``max_in_flight``). With
+    ``max_in_flight`` requests in progress, nobody reads until one completes: backpressure
+    instead of unbounded memory. Tasks are kept for the connection's life: starting a task
+    costs more than a small request.
+    """
+
+    def __init__(self, server: RemoteServer, conn: Connection, peer: str) -> None:
+        self._server = server
+        self._conn = conn
+        self._peer = peer
+        self._limit = server.max_in_flight
+        self.task_group: TaskGroup | None = None
+        self.closing: Closing | None = None
+        self._tasks = 0
+        self._idle: deque[_Turn] = deque()  # tasks waiting for a frame or the reading role
+        self._reader_wanted = False  # at the limit: the next task to finish reads
+        self._done = False
+        self._busy = 0  # requests read and not yet handled
+        self._last_activity = anyio.current_time()
+
+    def spawn(self, frame: pb.Frame | None = None) -> None:
+        """Start a task that handles ``frame``, or that takes the reading role at once."""
+        assert self.task_group is not None
+        self._tasks += 1
+        self.task_group.start_soon(self._run, frame)
+
+    async def _run(self, assigned: pb.Frame | None) -> None:
+        server, conn, peer = self._server, self._conn, self._peer
+        while True:
+            if assigned is None:
+                frame = await self._read()
+                if frame is None:
+                    return
+                await self._spread()
+                self._pass_reading_role()
+            else:
+                frame = assigned
+            try:
+                await server._handle(conn, peer, frame)
+            finally:
+                self._busy -= 1
+            turn = await self._next_turn()
+            if turn is _DONE:
+                return
+            assigned = turn if isinstance(turn, pb.Frame) else None
+
+    async def _spread(self) -> None:
+        """Hand frames that already arrived to other tasks, so that they run concurrently
+        (pipelined requests), before this task handles its own."""
+        has_frame = getattr(self._conn, "has_frame", None)
+        if has_frame is None:
+            return
+        while not self._done and has_frame() and (self._idle or self._tasks < self._limit):
+            frame = await self._read()  # returns at once: the frame is buffered
+            if frame is None:
+                return
+            if self._idle:
+                turn = self._idle.popleft()
+                turn.frame = frame
+                turn.event.set()
+            else:
+                self.spawn(frame)
+
+    def _pass_reading_role(self) -> None:
+        if self._done:
+            return
+        if self._idle:
+            self._idle.popleft().event.set()
+        elif self._tasks < self._limit:
+            self.spawn()
+        else:
+            self._reader_wanted = True
+
+    async def _next_turn(self) -> pb.Frame | object:
+        """A frame to handle, ``_READ`` (read next) or ``_DONE`` (the connection is done)."""
+        if self._done:
+            return _DONE
+        if self._reader_wanted:
+            self._reader_wanted = False
+            return _READ
+        turn = _Turn()
+        self._idle.append(turn)
+        await turn.event.wait()
+        if turn.frame is not None:
+            return turn.frame
+        return _DONE if self._done else _READ
+
+    def _finish(self, closing: Closing | None) -> None:
+        self._done = True
+        self.closing = closing
+        while self._idle:
+            self._idle.popleft().event.set()
+        if closing is not None and self.task_group is not None:
+            # The peer is being sent away: drop its running requests.
+            self.task_group.cancel_scope.cancel()
+
+    async def _read(self) -> pb.Frame | None:
+        """The next request, or ``None`` once the connection is done."""
+        server = self._server
+        idle_timeout = server.idle_timeout
+        has_frame = getattr(self._conn, "has_frame", None)
+        if has_frame is not None and has_frame():
+            # Already buffered: no waiting, so no idle timer either.
+            try:
+                frame = await server._receive(self._conn, self._peer)
+                if frame is None or not server._check_frame(frame, self._peer):
+                    self._finish(None)
+                    return None
+            except Closing as exc:
+                self._finish(exc)
+                return None
+            self._busy += 1
+            return frame
+        while True:
+            # One cancel scope per read rather than a timer per frame; when the deadline
+            # passes, the loop checks the real idle time and re-arms.
+            deadline = math.inf if idle_timeout is None else self._last_activity + idle_timeout
+            try:
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    frame = await server._receive(self._conn, self._peer)
+                    if frame is None or not server._check_frame(frame, self._peer):
+                        self._finish(None)
+                        return None
+            except Closing as exc:
+                self._finish(exc)
+                return None
+            if not scope.cancelled_caught:
+                self._last_activity = anyio.current_time()
+                self._busy += 1
+                return frame
+            assert idle_timeout is not None
+            now = anyio.current_time()
+            if self._busy:
+                self._last_activity = now  # handling its requests: not idle
+            elif now - self._last_activity >= idle_timeout:
+                self._finish(Closing(pb.ERROR_KIND_TIMEOUT, f"idle for {idle_timeout} s"))
+                return None
