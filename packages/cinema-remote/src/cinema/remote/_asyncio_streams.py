@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import anyio
-import sniffio
 from anyio.abc import Listener as AnyioListener
 from anyio.abc import SocketAttribute
 
@@ -39,11 +38,13 @@ _TLS_HANDSHAKE_TIMEOUT: Final = 10.0
 
 
 def on_asyncio() -> bool:
-    """Whether the current task runs on the asyncio backend."""
+    """Whether the current task runs on the asyncio backend (under trio there is no running
+    asyncio loop)."""
     try:
-        return sniffio.current_async_library() == "asyncio"
-    except sniffio.AsyncLibraryNotFoundError:
+        asyncio.get_running_loop()
+    except RuntimeError:
         return False
+    return True
 
 
 class _FrameProtocol(asyncio.Protocol):
