@@ -293,10 +293,6 @@ async def test_started_and_stopped_hooks_run_sync_or_async(
         assert log == ["started", "stopped"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stop()/shutdown right after spawn runs stopped() though started() never ran",
-)
 @pytest.mark.anyio
 @pytest.mark.parametrize("how", ["addr.stop", "leaving the block"])
 async def test_stopped_never_runs_without_started(how: str) -> None:
@@ -364,9 +360,6 @@ async def test_addr_is_hashable_and_equal_for_the_same_actor() -> None:
         assert await copy.copy(a).send(Greet("c")) == "Hello, c!"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: copy.copy(addr) != addr and hashes differently (identity equality)"
-)
 @pytest.mark.anyio
 async def test_a_copied_addr_is_equal_to_the_original() -> None:
     # "Addr equality means same actor" and "cheap to copy": a copy names the same actor.
@@ -378,10 +371,6 @@ async def test_a_copied_addr_is_equal_to_the_original() -> None:
         assert {a: "a"}[c] == "a"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: copy.deepcopy(addr) raises TypeError: it tries to copy the runtime behind it",
-)
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.anyio
 async def test_deepcopy_of_an_addr_or_of_a_message_holding_one_names_the_same_actor() -> None:

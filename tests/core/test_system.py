@@ -130,3 +130,26 @@ def test_public_names() -> None:
     assert issubclass(cinema.UnhandledMessage, TypeError)
     for error in ("ActorStopped", "ActorFailed", "NameTaken", "MailboxFull", "UnhandledMessage"):
         assert issubclass(getattr(cinema, error), cinema.CinemaError)
+
+
+async def test_an_exception_in_the_block_propagates_unwrapped() -> None:
+    async def body() -> None:
+        async with ActorSystem() as system:
+            system.spawn(Stubborn([]))
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        await body()
+
+
+async def test_is_alive_is_false_as_soon_as_the_sender_sees_the_failure() -> None:
+    class Fragile(Actor):
+        @handler
+        def ping(self, msg: Ping, ctx: Context[Self]) -> str:
+            raise RuntimeError("no")
+
+    async with ActorSystem() as system:
+        addr = system.spawn(Fragile())
+        with pytest.raises(cinema.ActorFailed):
+            await addr.send(Ping())
+        assert not addr.is_alive

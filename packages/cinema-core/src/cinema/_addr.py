@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 
 import anyio
 
@@ -57,6 +57,20 @@ class Addr(Generic[A_co]):
         ctx = self._ctx
         state = "alive" if ctx._state < STOPPING else "stopped"
         return f"<Addr {type(ctx._actor).__qualname__} #{ctx._id} {state}>"
+
+    # An Addr is an immutable handle: copies (also inside deep-copied messages or state) are the
+    # same address, so equality by identity keeps meaning "same actor".
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError(
+            "an Addr names an actor in this process and cannot be pickled; "
+            "use cinema.remote to reach actors in other processes"
+        )
 
     @property
     def is_alive(self) -> bool:

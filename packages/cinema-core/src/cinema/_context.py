@@ -79,6 +79,7 @@ class Context(Generic[A]):
         "_strategy",
         "_system",
         "_table",
+        "_up",
         "_wait",
     )
 
@@ -104,6 +105,7 @@ class Context(Generic[A]):
         self._open = False
         self._sched = False
         self._state = STARTING
+        self._up = False  # this instance's started() completed: stopped() is due
         self._wait = 0  # non-zero while parked: waiting for an async step or for children
         self._phase = 0  # progress through a stop or restart sequence
         self._parent = parent

@@ -271,12 +271,15 @@ class Dispatcher:
         if kind == STOPPED_HOOK:
             logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
             return
+        # Supervision decides first, so that a sender who sees ActorFailed also sees the
+        # outcome (e.g. is_alive already False under the stop strategy).
+        ctx._failure = exc
+        self._on_failure(ctx)
         if reply is not None and not reply.done():
             if kind == HANDLER:
                 reply.set_exception(_failed(ctx, args[1], exc))
             else:
                 reply.set_result(False)
-        ctx._failure = exc
 
     def _room(self, ctx: Context[Any]) -> None:
         ctx._count -= 1
@@ -381,8 +384,10 @@ class Dispatcher:
         if ok:
             if reply is not None and not reply.done():
                 reply.set_result(result if kind == HANDLER else True)
-            if kind == STARTED and ctx._state == STARTING:
-                ctx._state = RUNNING
+            if kind == STARTED:
+                ctx._up = True
+                if ctx._state == STARTING:
+                    ctx._state = RUNNING
         elif error is not None:
             self._step_failed(ctx, kind, args, reply, error)
         else:
@@ -410,6 +415,7 @@ class Dispatcher:
         hook = info.started
         if hook is None:
             ctx._state = RUNNING
+            ctx._up = True
             return
         if info.started_async:
             self._start_op(ctx, STARTED, hook, (ctx._actor, ctx), None)
@@ -419,6 +425,7 @@ class Dispatcher:
         except Exception as exc:
             ctx._failure = exc
             return
+        ctx._up = True
         if ctx._state == STARTING:
             ctx._state = RUNNING
 
@@ -476,6 +483,7 @@ class Dispatcher:
     def fail_inline(self, ctx: Context[Any], exc: BaseException) -> None:
         """A handler run in the sender's task raised; ``ctx`` is scheduled already."""
         ctx._failure = exc
+        self._on_failure(ctx)
         self.schedule(ctx)
 
     def _advance(self, ctx: Context[Any]) -> None:
@@ -497,7 +505,10 @@ class Dispatcher:
             ctx._phase = 2
             info = ctx._info
             hook = info.stopped
-            if hook is not None:
+            # stopped() pairs with a started() that completed: an instance stopped before it
+            # ever started (or whose started() failed) has nothing to release.
+            if hook is not None and ctx._up:
+                ctx._up = False
                 if info.stopped_async:
                     self._start_op(ctx, STOPPED_HOOK, hook, (ctx._actor, ctx), None)
                     return
@@ -530,6 +541,7 @@ class Dispatcher:
         ctx._actor = actor
         ctx._info = info
         ctx._table = info.table
+        ctx._up = False
         ctx._phase = 0
         ctx._state = STARTING
 
@@ -565,7 +577,7 @@ class Dispatcher:
                 cls = type(item)
                 if cls is Ask:
                     if not item.fut.done():
-                        item.fut.set_exception(ActorStopped(f"{_name(ctx)} stopped"))
+                        item.fut.set_exception(ActorStopped(f"{ctx._addr!r} is stopped"))
                 elif cls is StreamItem:
                     if not item.ack.done():
                         item.ack.set_result(False)

@@ -88,7 +88,12 @@ class ActorSystem:
         finally:
             self._state = "closed"
             tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        if exc is None or hurry:
+            return await tg.__aexit__(exc_type, exc, tb)
+        # An exception from the block itself propagates as it is, not wrapped in the task
+        # group's ExceptionGroup: the runtime's own tasks were cancelled above.
+        await tg.__aexit__(None, None, None)
+        return None
 
     async def _shutdown(self, hurry: bool) -> None:
         self._state = "closing"
@@ -206,6 +211,7 @@ class ActorSystem:
         self._live += 1
         if info.started is None:
             ctx._state = RUNNING
+            ctx._up = True
         else:
             ctx._sched = True
             self._dispatcher.schedule(ctx)
