@@ -52,7 +52,9 @@ class _Pending:
     def __init__(self) -> None:
         self.reply: pb.Frame | None = None
         self.error: BaseException | None = None
-        self.wake = anyio.Event()
+        # Set while its caller waits for another task to read the reply (made lazily: the
+        # caller that reads for itself never needs one).
+        self.wake: anyio.Event | None = None
 
 
 def _as_secret(secret: bytes | str | None) -> bytes | None:
@@ -171,7 +173,8 @@ class RemoteClient:
         for pending in self._pending.values():
             if pending.reply is None and pending.error is None:
                 pending.error = error
-                pending.wake.set()
+                if pending.wake is not None:
+                    pending.wake.set()
 
     async def _write(self, frame: pb.Frame) -> None:
         try:
@@ -274,20 +277,24 @@ class RemoteClient:
             log.debug("dropping late reply %d from %s", cid, self._conn.remote_address)
             return
         pending.reply = frame
-        pending.wake.set()
+        if pending.wake is not None:
+            pending.wake.set()
 
     def _hand_over(self) -> None:
         """Wake one waiting caller so that it takes over reading."""
         for pending in self._pending.values():
-            if pending.reply is None and pending.error is None:
-                old, pending.wake = pending.wake, anyio.Event()
-                old.set()
+            if pending.wake is not None and pending.reply is None and pending.error is None:
+                pending.wake.set()
                 return
 
     async def _wait(self, pending: _Pending) -> None:
         while pending.reply is None and pending.error is None:
             if self._reading:
-                await pending.wake.wait()
+                pending.wake = anyio.Event()
+                try:
+                    await pending.wake.wait()
+                finally:
+                    pending.wake = None
                 continue
             self._reading = True
             try:
