@@ -410,3 +410,53 @@ async def test_hostile_gossip_on_the_port_changes_nothing(caplog: pytest.LogCapt
         assert a.members() == before
         rejected = [r for r in caplog.records if "rejected gossip" in r.getMessage()]
         assert len(rejected) == len(hostile)
+
+
+async def test_bind_separates_the_listening_address_from_the_advertised_one() -> None:
+    port = free_port()
+    async with (
+        ClusterNode(
+            "a",
+            f"localhost:{port}",
+            bind=f"127.0.0.1:{port}",
+            gossip_interval=INTERVAL,
+            suspect_timeout=TIMEOUT,
+        ) as a,
+        ClusterNode(
+            "b",
+            f"127.0.0.1:{free_port()}",
+            seeds=[f"localhost:{port}"],
+            gossip_interval=INTERVAL,
+            suspect_timeout=TIMEOUT,
+        ) as b,
+    ):
+        assert a.listening_address is not None
+        assert "127.0.0.1" in a.listening_address
+        await b.wait_until(lambda: b.status_of("a") is NodeStatus.UP)
+        assert b.member("a") == Node("a", f"localhost:{port}", NodeStatus.UP)
+
+
+async def test_a_shared_secret_keeps_strangers_out() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=11))
+
+    def node(name: str, secret: str, seeds: list[str]) -> ClusterNode:
+        return ClusterNode(
+            name,
+            f"mem://{name}",
+            seeds=seeds,
+            secret=secret,
+            transport=transport,
+            gossip_interval=INTERVAL,
+            suspect_timeout=TIMEOUT,
+        )
+
+    async with (
+        node("a", "s3cret", []) as a,
+        node("b", "s3cret", ["mem://a"]) as b,
+        node("c", "wrong", ["mem://a"]) as c,
+    ):
+        await a.wait_until(lambda: a.status_of("b") is NodeStatus.UP)
+        await anyio.sleep(0.3)  # c keeps knocking, in vain
+        assert a.status_of("c") is None
+        assert c.status_of("a") is None
+        assert b.status_of("c") is None
