@@ -14,7 +14,6 @@ import anyio
 from google.protobuf.wrappers_pb2 import StringValue
 
 from cinema import Actor, ActorSystem, Context, handler
-from cinema._plugins import load_plugins
 from cinema.remote import LocalNode, RemoteClient, RemoteServer, rpc
 
 SHOUT = rpc(StringValue, StringValue)
@@ -32,7 +31,7 @@ async def main() -> None:
         node = LocalNode("demo")
         shouter = system.spawn(Shouter())
         async with await RemoteServer.bind("loop://demo", node.handler(shouter, StringValue)):
-            conn = await load_plugins().transport("loop").connect("loop://demo")
+            conn = await system.plugins.transport("loop").connect("loop://demo")
             async with RemoteClient(conn) as client:
                 remote = client.remote_addr(Shouter, "demo", "shouter")
                 reply = await remote.call(SHOUT, StringValue(value="hello over loop://"))
