@@ -574,9 +574,10 @@ class Membership:
             for node_id in self._rng.sample(others, min(len(others), self.samples + 2)):
                 if not room:
                     break
-                if node_id not in included:
+                m = members.get(node_id)  # the list may predate a change in this exchange
+                if m is not None and node_id not in included:
                     included.add(node_id)
-                    parts.append(self._entry_bytes(members[node_id], now))
+                    parts.append(self._entry_bytes(m, now))
                     room -= 1
         return b"".join(_field1(part) for part in parts)
 
