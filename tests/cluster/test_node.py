@@ -460,3 +460,11 @@ async def test_a_shared_secret_keeps_strangers_out() -> None:
         assert a.status_of("c") is None
         assert c.status_of("a") is None
         assert b.status_of("c") is None
+
+
+async def test_an_address_in_use_fails_at_entry() -> None:
+    addr = f"127.0.0.1:{free_port()}"
+    async with ClusterNode("a", addr, gossip_interval=INTERVAL):
+        with pytest.raises(OSError, match="in use"):
+            async with ClusterNode("b", addr, gossip_interval=INTERVAL):
+                pass
