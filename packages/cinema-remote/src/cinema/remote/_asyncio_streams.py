@@ -123,8 +123,8 @@ class AsyncioStreamConnection(Connection):
 
     Received bytes go straight into a :class:`FrameDecoder` (so ``receive_frame`` is
     cancel-safe and refuses oversized frames on their length prefix); frames are written with
-    ``transport.write``, the first of an event-loop pass at once, the others of that pass
-    together at the start of the next.
+    ``transport.write``: a frame sent after one was received goes out at once, frames sent in
+    a row go out together in one write at the start of the next event-loop pass.
     """
 
     def __init__(
@@ -138,8 +138,8 @@ class AsyncioStreamConnection(Connection):
         self._transport = transport
         self._remote_address = remote_address
         self._closed = False
-        # Frames sent after the first in one event-loop pass, written together (or None when
-        # nothing was sent in this pass yet).
+        # None: the next frame is written at once. A list: a frame went out since the last
+        # one arrived; further ones are collected here and written together by _flush.
         self._batch: list[bytes] | None = None
 
     @property
@@ -166,15 +166,18 @@ class AsyncioStreamConnection(Connection):
         if transport.is_closing():
             raise anyio.BrokenResourceError("the connection is closed")
         data = encode_frame(frame)
-        if self._batch is not None:
-            # Not the first frame in this event-loop pass: it goes out with the others in one
-            # write at the start of the next pass (64 replies, 1 system call).
-            self._batch.append(data)
-        else:
-            # The transport takes the whole frame into its buffer: frames never interleave.
+        batch = self._batch
+        if batch is None:
+            # The first frame since the last one received goes out at once. (For a
+            # request/reply exchange, that is every frame.)
             transport.write(data)
             self._batch = []
-            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            # More frames before anything came back (pipelining, many replies): they go out
+            # together, in one write at the start of the next event-loop pass.
+            if not batch:
+                asyncio.get_running_loop().call_soon(self._flush)
+            batch.append(data)
         protocol = self._protocol
         if protocol.writing_paused and not protocol.lost:
             # The peer reads slowly: wait for the transport's buffer to drain.
@@ -189,6 +192,12 @@ class AsyncioStreamConnection(Connection):
         if batch and not self._transport.is_closing():
             self._transport.write(b"".join(batch))
 
+    def _turn(self) -> None:
+        """A frame arrived: the next frame sent goes out at once again (unless some are
+        already waiting for a flush, which keeps them in order)."""
+        if self._batch is not None and not self._batch:
+            self._batch = None
+
     async def receive_frame(self) -> bytes:
         protocol = self._protocol
         decoder = protocol.decoder
@@ -198,6 +207,7 @@ class AsyncioStreamConnection(Connection):
             frame = decoder.next_frame()
             if frame is not None:
                 protocol.consumed()
+                self._turn()
                 return frame
             if protocol.error is not None:
                 raise protocol.error
