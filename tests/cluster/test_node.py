@@ -468,3 +468,32 @@ async def test_an_address_in_use_fails_at_entry() -> None:
         with pytest.raises(OSError, match="in use"):
             async with ClusterNode("b", addr, gossip_interval=INTERVAL):
                 pass
+
+
+async def test_a_connection_idle_too_long_is_replaced_before_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cinema.cluster import _node
+
+    monkeypatch.setattr(_node, "_MAX_IDLE", 0.1)
+    transport = MemoryTransport(MemoryNetwork(seed=12))
+    async with ActorSystem() as system, served_pingpong(system, "a") as (_, router):
+        a = ClusterNode("a", "mem://a", handler=router.build(), transport=transport)
+        b = ClusterNode("b", "mem://b", transport=transport)
+        async with anyio.create_task_group() as tg:  # servers only: no periodic gossip
+            tg.start_soon(a.start_server)
+            await eventually(lambda: a.listening_address is not None)
+            await a.register_actor("pingpong", "PingPong")
+            assert await b.join(["mem://a"])
+            remote = ClusterClient(b).remote_addr(PingPong, "pingpong")
+            assert (await remote.call(PING, Ping(msg="1"))).reply == "pong: 1 from a"
+            first = b._clients["mem://a"]
+            assert (await remote.call(PING, Ping(msg="2"))).reply == "pong: 2 from a"
+            assert b._clients["mem://a"] is first  # in use: kept
+            await anyio.sleep(0.3)
+            assert (await remote.call(PING, Ping(msg="3"))).reply == "pong: 3 from a"
+            assert b._clients["mem://a"] is not first
+            assert first.is_closed
+            await b.aclose()
+            assert not b._clients
+            tg.cancel_scope.cancel()

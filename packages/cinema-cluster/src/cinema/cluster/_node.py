@@ -40,6 +40,8 @@ DEFAULT_GOSSIP_INTERVAL: Final = 0.5
 DEFAULT_SUSPECT_TIMEOUT: Final = 5.0
 # How long one connection attempt may take.
 _CONNECT_TIMEOUT: Final = 2.0
+# Pooled connections unused for longer are replaced before use (peers close idle ones).
+_MAX_IDLE: Final = 120.0
 # How long a leave notice may take to go out when the node stops.
 _LEAVE_TIMEOUT: Final = 1.0
 
@@ -120,6 +122,7 @@ class ClusterNode:
         self._clients: dict[str, RemoteClient] = {}
         # address -> incarnation of the node there when the pooled connection was made
         self._client_lives: dict[str, int] = {}
+        self._client_used: dict[str, float] = {}  # address -> when the connection was last used
         self._connecting: dict[str, anyio.Lock] = {}
         self._in_flight: set[str] = set()
         self._subscribers: list[Addr[Any]] = []
@@ -284,6 +287,12 @@ class ClusterNode:
             return None
         if incarnation is not None and self._client_lives.get(address, incarnation) != incarnation:
             return None  # made to an earlier life of the node: that process is gone
+        now = self._now()
+        if now - self._client_used.get(address, now) > _MAX_IDLE:
+            # The peer's server may have closed it for idleness (remote's default is 300 s),
+            # which this side only learns when a request fails: do not risk a call on it.
+            return None
+        self._client_used[address] = now
         return client
 
     async def _client_for(self, address: str, incarnation: int | None = None) -> RemoteClient:
@@ -302,6 +311,7 @@ class ClusterNode:
                 conn = await self._transport_for(address).connect(address)
             client = RemoteClient(conn, secret=self._secret, node=self.id)
             self._clients[address] = client
+            self._client_used[address] = self._now()
             life = incarnation if incarnation is not None else self._engine.incarnation_at(address)
             if life is None:
                 self._client_lives.pop(address, None)
@@ -312,9 +322,17 @@ class ClusterNode:
     async def _drop_client(self, address: str) -> None:
         client = self._clients.pop(address, None)
         self._client_lives.pop(address, None)
+        self._client_used.pop(address, None)
         if client is not None:
             with anyio.CancelScope(shield=True):
                 await client.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections to other nodes (the structured form and
+        :meth:`start_periodic_gossip` do it when they end; building-block users who only call
+        :meth:`join` or use a :class:`ClusterClient` call it themselves)."""
+        with anyio.CancelScope(shield=True):
+            await self._close_clients()
 
     async def _close_clients(self) -> None:
         for address in list(self._clients):
