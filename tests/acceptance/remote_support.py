@@ -7,7 +7,7 @@ The protobuf messages are the ones generated for the cinema-remote and cinema-cl
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Self
@@ -16,7 +16,6 @@ import anyio
 from anyio.abc import SocketStream, TaskGroup
 
 from cinema import Actor, ActorSystem, Addr, Context, handler
-from cinema.cluster import MemberEvent
 from cinema.remote import LocalNode, MessageRouter, RemoteServer, rpc
 from tests.cluster.protos.cluster_test_pb2 import Ping as Ping
 from tests.cluster.protos.cluster_test_pb2 import Pong as Pong
@@ -178,7 +177,7 @@ class TcpProxy:
     async def running(self) -> AsyncIterator[Self]:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
         self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        async with anyio.create_task_group() as tg, listener:
+        async with listener, anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, self._relay, tg)
             try:
                 yield self
@@ -208,21 +207,3 @@ async def _pump(src: SocketStream, dst: SocketStream, tg: TaskGroup) -> None:
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
         pass
     tg.cancel_scope.cancel()
-
-
-class EventRecorder(Actor):
-    """Records the membership events of a cluster node it subscribes to."""
-
-    def __init__(self) -> None:
-        self.events: list[MemberEvent] = []
-        self._changed = anyio.Event()
-
-    @handler
-    def on_event(self, msg: MemberEvent, ctx: Context[Self]) -> None:
-        self.events.append(msg)
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def wait_for(self, predicate: Callable[[list[MemberEvent]], bool]) -> None:
-        while not predicate(self.events):
-            await self._changed.wait()
