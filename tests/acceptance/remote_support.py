@@ -207,3 +207,24 @@ async def _pump(src: SocketStream, dst: SocketStream, tg: TaskGroup) -> None:
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
         pass
     tg.cancel_scope.cancel()
+
+
+class Gated(Actor):
+    """``Echo`` waits for ``gate`` (set by the test) before replying; ``entered`` is set once
+    inside. ``Add`` returns nothing when ``n`` is 0, else an ``Echo`` (not what ``ADD`` expects)."""
+
+    def __init__(self) -> None:
+        self.gate = anyio.Event()
+        self.entered = anyio.Event()
+        self.handled: list[str] = []
+
+    @handler
+    async def echo(self, msg: Echo, ctx: Context[Self]) -> Echo:
+        self.entered.set()
+        await self.gate.wait()
+        self.handled.append(msg.text)
+        return Echo(text=msg.text)
+
+    @handler
+    def add(self, msg: Add, ctx: Context[Self]) -> Echo | None:
+        return None if msg.n == 0 else Echo(text="not an AddResult")

@@ -39,6 +39,7 @@ from tests.acceptance.remote_support import (
     Counter,
     Echo,
     Fail,
+    Gated,
     Ping,
     Sleep,
     Stop,
@@ -489,3 +490,157 @@ async def test_replies_are_matched_out_of_order() -> None:
                     assert (await fast.call(ECHO, Echo(text="a"))).text == "fast:a"
                     assert not pending.done.is_set()
                     tg.cancel_scope.cancel()
+
+
+# --- further edges of the same sentences ------------------------------------------------------
+
+
+async def gated_server(system: ActorSystem) -> tuple[RemoteServer, Gated, Counter]:
+    gated = Gated()
+    node = LocalNode("server")
+    gated_addr = system.spawn(gated)
+    node.expose("gated", gated_addr)
+    counter = Counter()
+    node.expose("counter", system.spawn(counter))
+    router = MessageRouter().route(Echo, node.handler(gated_addr, Echo)).build()
+    return await RemoteServer.bind("127.0.0.1:0", router), gated, counter
+
+
+@pytest.mark.parametrize("first", ["timed-out", "waiting"])
+async def test_a_caller_that_times_out_does_not_strand_other_callers(first: str) -> None:
+    """Many calls share one connection: one caller giving up (timeout) must not keep the
+    replies of the others from being delivered, whichever call was made first."""
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        server, gated, counter = await gated_server(system)
+        async with server, await connect(server) as client:
+            waiting = Outcome()
+            slow = client.remote_addr(Counter, "server", "counter")
+            with anyio.fail_after(DEADLINE):
+                async with anyio.create_task_group() as tg:
+
+                    async def start_waiting() -> None:
+                        remote = client.remote_addr(Gated, "server", "gated")
+                        tg.start_soon(waiting.run, lambda: remote.call(ECHO, Echo(text="w")))
+                        await gated.entered.wait()
+
+                    if first == "waiting":
+                        await start_waiting()
+                    timed_out = Outcome()
+                    tg.start_soon(
+                        timed_out.run, lambda: slow.call(SLEEP, Sleep(seconds=60), timeout=0.2)
+                    )
+                    await counter.sleeping.wait()
+                    if first == "timed-out":
+                        await start_waiting()
+                    await timed_out.done.wait()
+                    assert isinstance(timed_out.error, TimeoutError)
+                    gated.gate.set()  # the reply comes only after the other caller gave up
+                    await waiting.done.wait()
+            assert waiting.error is None
+            assert isinstance(waiting.value, Echo)
+            assert waiting.value.text == "w"
+
+
+async def test_a_cancelled_caller_does_not_strand_other_callers() -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        server, gated, counter = await gated_server(system)
+        async with server, await connect(server) as client:
+            waiting = Outcome()
+            with anyio.fail_after(DEADLINE):
+                async with anyio.create_task_group() as tg:
+                    cancelled = anyio.CancelScope()
+
+                    async def cancelled_call() -> None:
+                        with cancelled:
+                            remote = client.remote_addr(Counter, "server", "counter")
+                            await remote.call(SLEEP, Sleep(seconds=60))
+
+                    tg.start_soon(cancelled_call)
+                    await counter.sleeping.wait()
+                    gated_remote = client.remote_addr(Gated, "server", "gated")
+                    tg.start_soon(waiting.run, lambda: gated_remote.call(ECHO, Echo(text="w")))
+                    await gated.entered.wait()
+                    cancelled.cancel()
+                    await anyio.wait_all_tasks_blocked()
+                    gated.gate.set()
+                    await waiting.done.wait()
+            assert waiting.error is None
+            assert isinstance(waiting.value, Echo)
+
+
+async def test_queued_remote_requests_get_actor_stopped_when_the_actor_stops() -> None:
+    """API.md core: stop() lets the running handler finish; queued messages' senders get
+    ActorStopped. Over the wire that is cinema.ActorStopped."""
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        gated = Gated()
+        gated_addr = system.spawn(gated)
+        node = LocalNode("server")
+        server = await RemoteServer.bind("127.0.0.1:0", node.handler(gated_addr, Echo))
+        async with server, await connect(server) as client:
+            remote = client.remote_addr(Gated, "server", "gated")
+            running, queued = Outcome(), Outcome()
+            with anyio.fail_after(DEADLINE):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(running.run, lambda: remote.call(ECHO, Echo(text="first")))
+                    await gated.entered.wait()
+                    tg.start_soon(queued.run, lambda: remote.call(ECHO, Echo(text="second")))
+                    await anyio.wait_all_tasks_blocked()
+                    gated_addr.stop()
+                    gated.gate.set()
+            assert isinstance(running.value, Echo)
+            assert running.value.text == "first"
+            assert isinstance(queued.error, ActorStopped)
+            assert gated.handled == ["first"]
+
+
+async def test_untyped_call_of_a_handler_returning_nothing_is_none() -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        gated_addr = system.spawn(Gated())
+        server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(gated_addr, Add))
+        async with server, await connect(server) as client:
+            remote = client.remote_addr(Gated, "s", "gated")
+            with anyio.fail_after(DEADLINE):
+                assert await remote.call(Add(n=0)) is None
+                envelope = await remote.send(Add(n=0))
+                assert (envelope.message_type, envelope.payload) == ("", b"")
+
+
+async def test_typed_call_with_a_reply_of_another_type_is_a_clear_error() -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        gated_addr = system.spawn(Gated())
+        server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(gated_addr, Add))
+        async with server, await connect(server) as client:
+            remote = client.remote_addr(Gated, "s", "gated")
+            with anyio.fail_after(DEADLINE), pytest.raises(cinema.CinemaError):
+                await remote.call(ADD, Add(n=1))  # the handler answers with an Echo
+
+
+async def test_large_and_unicode_payloads_round_trip() -> None:
+    async with serve_counter() as served, await connect(served.server) as client:
+        remote = client.remote_addr(Counter, "server", "counter")
+        text = "héllo, wörld ✓ " * 1000
+        with anyio.fail_after(DEADLINE):
+            reply = await remote.call(ECHO, Echo(text=text))
+        assert reply.text == text
+
+
+async def test_bind_on_an_address_in_use_raises_os_error() -> None:
+    async with serve_counter() as served:
+        with pytest.raises(OSError, match=r"(?i)in use"):
+            await RemoteServer.bind(served.server.address, served.node.handler(served.addr, Add))
+
+
+async def test_remote_handler_error_from_an_async_handler_and_the_actor_keeps_serving() -> None:
+    """A failing handler is the actor's failure; with a restart strategy it keeps serving."""
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        addr = system.spawn_with_strategy(Counter, cinema.SupervisorStrategy.restart(5, 10.0))
+        server = await RemoteServer.bind(
+            "127.0.0.1:0", counter_router(LocalNode("server"), addr).build()
+        )
+        async with server, await connect(server) as client:
+            remote = client.remote_addr(Counter, "server", "counter")
+            with anyio.fail_after(DEADLINE):
+                with pytest.raises(RemoteHandlerError) as caught:
+                    await remote.send(Fail(reason="first"))
+                assert caught.value.type_name == "ValueError"
+                assert (await remote.call(ADD, Add(n=2))).value == 2  # a fresh instance
