@@ -15,7 +15,7 @@ from cinema._actor import Actor
 from cinema.abc import Connection
 
 from ._errors import AuthenticationError, ConnectionLost, ProtocolError
-from ._protobuf import ProtobufSerializer, find_message_class
+from ._protobuf import ProtobufSerializer, find_message_class, type_name_of
 from ._rpc import Req, Resp, Rpc
 from ._wire import (
     NONCE_SIZE,
@@ -351,7 +351,7 @@ class RemoteClient:
             kind=kind,
             target_node=node,
             actor_name=actor,
-            message_type=_SERIALIZER.type_name(type(message)),
+            message_type=type_name_of(type(message)),
             payload=_SERIALIZER.encode(message),
         )
 
@@ -444,8 +444,8 @@ class RemoteAddr(Generic[A_co]):
             raise TypeError(
                 f"{rpc!r} takes {rpc.request.__qualname__}, not {type(message).__qualname__}"
             )
-        reply = await self.send(message, timeout=limit)
-        expected = _SERIALIZER.type_name(rpc.response)
+        reply = await self._client._envelope_request(self.node, self.actor_name, message, limit)
+        expected = type_name_of(rpc.response)
         if reply.message_type != expected:
             raise ProtocolError(
                 f"expected a {expected} reply, got {reply.message_type or 'no value'!r}"

@@ -14,7 +14,7 @@ from cinema._addr import Addr
 from cinema._errors import ActorFailed, ActorStopped, UnhandledMessage
 
 from ._errors import PayloadDecodeError, RemoteHandlerError, UnknownActor, UnknownMessageType
-from ._protobuf import ProtobufSerializer, find_message_class
+from ._protobuf import ProtobufSerializer, find_message_class, type_name_of
 from .proto import wire_pb2 as pb
 
 __all__ = ["ActorHandler", "LocalNode", "MessageRouter", "RemoteHandler", "Router"]
@@ -62,7 +62,7 @@ def encode_reply(request: pb.Envelope, reply: object) -> pb.Envelope:
             f"the handler for {request.message_type} returned a {type(reply).__qualname__},"
             " which is not a protobuf message",
         )
-    envelope.message_type = _SERIALIZER.type_name(type(reply))
+    envelope.message_type = type_name_of(type(reply))
     envelope.payload = _SERIALIZER.encode(reply)
     return envelope
 
@@ -135,9 +135,11 @@ class ActorHandler(RemoteHandler):
         self.addr = addr
         self.message_type = message_type
         self.type_name = _SERIALIZER.type_name(message_type)
+        # Served alone (without a MessageRouter), it routes like a router of one type.
+        self._router = Router(node, {self.type_name: self})
 
     async def handle(self, envelope: pb.Envelope) -> pb.Envelope | None:
-        return await Router(self.node, {self.type_name: self}).handle(envelope)
+        return await self._router.handle(envelope)
 
     async def deliver(self, envelope: pb.Envelope) -> pb.Envelope | None:
         """Decode and deliver, without any routing checks."""

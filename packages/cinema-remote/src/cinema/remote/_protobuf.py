@@ -11,7 +11,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from cinema.abc import Serializer, hookimpl
 
-__all__ = ["ProtobufSerializer", "cinema_serializers", "find_message_class"]
+__all__ = ["ProtobufSerializer", "cinema_serializers", "find_message_class", "type_name_of"]
 
 T = TypeVar("T")
 
@@ -23,6 +23,20 @@ def find_message_class(type_name: str) -> type[ProtoMessage] | None:
     except KeyError:
         return None
     return message_factory.GetMessageClass(descriptor)
+
+
+_type_names: dict[type, str] = {}
+
+
+def type_name_of(cls: type) -> str:
+    """The full protobuf name of a message class, cached (it is needed for every message).
+
+    :raises TypeError: ``cls`` is not a protobuf message class.
+    """
+    name = _type_names.get(cls)
+    if name is None:
+        name = _type_names[cls] = ProtobufSerializer().type_name(cls)
+    return name
 
 
 @final
