@@ -81,11 +81,18 @@ class KVStore(Actor):
 
 
 class EventPrinter(Actor):
-    """Prints membership changes as they happen."""
+    """Prints membership changes as they happen (at a terminal, above a fresh prompt)."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
 
     @handler
     def on_event(self, msg: MemberEvent, ctx: Context[Self]) -> None:
-        print(f"[cluster] {msg.node.id} is {msg.node.status}", flush=True)
+        line = f"[cluster] {msg.node.id} is {msg.node.status}"
+        if self.interactive:
+            print(f"\r{line}\n> ", end="", flush=True)
+        else:
+            print(line, flush=True)
 
 
 HELP = """commands:
@@ -190,7 +197,7 @@ async def main(args: argparse.Namespace) -> None:
             gossip_interval=args.gossip_interval,
             suspect_timeout=args.suspect_timeout,
         ) as node:
-            node.subscribe(system.spawn(EventPrinter()))
+            node.subscribe(system.spawn(EventPrinter(sys.stdin.isatty())))
             await node.register_actor(STORE, "KVStore")
             print(f"{args.node_id} listening on {addr}", flush=True)
             client = ClusterClient(node)
