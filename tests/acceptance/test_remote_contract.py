@@ -644,3 +644,25 @@ async def test_remote_handler_error_from_an_async_handler_and_the_actor_keeps_se
                     await remote.send(Fail(reason="first"))
                 assert caught.value.type_name == "ValueError"
                 assert (await remote.call(ADD, Add(n=2))).value == 2  # a fresh instance
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: an exception raised inside `async with server:` escapes wrapped in an "
+    "ExceptionGroup (ActorSystem and RemoteClient re-raise it as it is)",
+)
+async def test_an_exception_from_the_server_block_propagates_unwrapped() -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        addr = system.spawn(Counter())
+        server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(addr, Add))
+        with pytest.raises(KeyError):
+            async with server:
+                raise KeyError("application error")
+
+
+async def test_an_exception_from_the_client_block_propagates_unwrapped() -> None:
+    async with serve_counter() as served:
+        conn = await TcpTransport().connect(served.server.address)
+        with pytest.raises(KeyError):
+            async with RemoteClient(conn):
+                raise KeyError("application error")
