@@ -97,7 +97,7 @@ def _thespian_idle(n: int) -> Metrics:
 def _pykka_counter() -> type[Any]:
     import pykka
 
-    class Counter(pykka.ThreadingActor):
+    class Counter(pykka.ThreadingActor):  # type: ignore[misc,unused-ignore]  # Any without pykka
         def __init__(self) -> None:
             super().__init__()
             self.sink = Sink()
