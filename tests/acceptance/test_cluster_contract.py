@@ -180,8 +180,9 @@ async def test_crashed_node_is_suspect_after_timeout_and_down_after_twice() -> N
         ClusterNode("node-3", addr(p3), seeds=[addr(p1)], **options) as node3,
         anyio.create_task_group() as tg,
     ):
-        recorder = EventRecorder()
+        recorder, bystander = EventRecorder(), EventRecorder()
         node1.subscribe(system.spawn(recorder))
+        node3.subscribe(system.spawn(bystander))
         running = RunningNode(ClusterNode("node-2", addr(p2), seeds=[addr(p1)], **options))
         with anyio.fail_after(DEADLINE):
             await tg.start(running.run)
@@ -194,17 +195,25 @@ async def test_crashed_node_is_suspect_after_timeout_and_down_after_twice() -> N
             running.crash()
             suspect_at = await recorder.wait_event(MemberSuspect, "node-2", crashed_at)
             down_at = await recorder.wait_event(MemberDown, "node-2", crashed_at)
-            await node3.wait_until(lambda: node3.status_of("node-2") is NodeStatus.DOWN)
+            bystander_down_at = await bystander.wait_event(MemberDown, "node-2", crashed_at)
         # The last news came at most about one round before the crash.
         assert suspect_at - crashed_at >= timeout - 2 * interval
         assert down_at - crashed_at >= 2 * timeout - 2 * interval
         assert down_at - suspect_at >= timeout - 2 * interval
+        # Gossip between node-1 and node-3 repeating node-2's last entry did not keep it alive,
+        # nor did it make the bystander declare it Down earlier.
+        assert bystander_down_at - crashed_at >= 2 * timeout - 2 * interval
+        # Not grossly late either (a wide margin for a busy machine).
+        assert down_at - crashed_at <= 2 * timeout + 3.0
+        after_crash = [e.node.status for t, e in recorder.events if t >= crashed_at]
+        assert after_crash[0] is NodeStatus.SUSPECT
+        assert NodeStatus.UP not in after_crash
+        assert node3.status_of("node-2") is NodeStatus.DOWN
         assert node1.status_of("node-2") is NodeStatus.DOWN
         assert node1.member("node-2") == Node("node-2", addr(p2), NodeStatus.DOWN)
         # A Down node's actors vanish from every registry.
         assert node1.lookup_actor("svc") is None
         assert node3.lookup_actor("svc") is None
-        assert node1.status_of("node-3") is NodeStatus.UP
 
 
 async def test_restarted_node_with_the_same_id_comes_back_up() -> None:
@@ -698,3 +707,87 @@ async def test_a_dead_pooled_connection_is_dropped_and_made_again() -> None:
                     assert second.error.node_id == "node-b"
                 pong = await remote.call(PING, Ping(msg="3"))
             assert pong.reply == "pong: 3 from svc"
+
+
+async def test_registry_conflict_loser_takes_over_when_the_winner_withdraws() -> None:
+    p1, p2 = free_port(), free_port()
+    async with (
+        ClusterNode("node-1", addr(p1), **fast()) as node1,
+        ClusterNode("node-2", addr(p2), seeds=[addr(p1)], **fast()) as node2,
+    ):
+        with anyio.fail_after(DEADLINE):
+            await node1.wait_until(all_up(node1, "node-1", "node-2"))
+            await node1.register_actor("dup", "OnNode1")
+            await node2.wait_until(lambda: node2.lookup_actor("dup") is not None)
+            await anyio.sleep(0.02)  # a later wall-clock millisecond for node-2's registration
+            await node2.register_actor("dup", "OnNode2")
+            await node2.register_actor("marker", "Marker")
+            await node1.wait_until(lambda: node1.lookup_actor("marker") is not None)
+            assert node1.lookup_actor("dup") == node2.lookup_actor("dup") == ("node-1", "OnNode1")
+            assert await node1.unregister_actor("dup") is True
+            assert node1.lookup_actor("dup") == ("node-2", "OnNode2")
+            await node2.wait_until(lambda: node2.lookup_actor("dup") == ("node-2", "OnNode2"))
+
+
+async def test_a_new_life_does_not_bring_back_the_old_lifes_actors() -> None:
+    timeout = 0.3
+    p1, p2 = free_port(), free_port()
+    options = fast(suspect_timeout=timeout)
+    async with (
+        ActorSystem(shutdown_timeout=0.2) as system,
+        ClusterNode("node-1", addr(p1), **options) as node1,
+        anyio.create_task_group() as tg,
+    ):
+        recorder = EventRecorder()
+        node1.subscribe(system.spawn(recorder))
+        first = RunningNode(ClusterNode("node-2", addr(p2), seeds=[addr(p1)], **options))
+        with anyio.fail_after(DEADLINE):
+            await tg.start(first.run)
+            await first.node.register_actor("old-svc", "Old")
+            await node1.wait_until(lambda: node1.lookup_actor("old-svc") is not None)
+            first.crash()
+            await first.exited.wait()
+            second = RunningNode(ClusterNode("node-2", addr(p2), seeds=[addr(p1)], **options))
+            await tg.start(second.run)  # back at once, before node-1 finds the crash
+            await second.node.register_actor("new-svc", "New")
+            await node1.wait_until(lambda: node1.lookup_actor("new-svc") is not None)
+            # The new incarnation replaced everything node-1 knew of node-2's actors.
+            assert node1.lookup_actor("old-svc") is None
+            assert node1.actors() == {"new-svc": ("node-2", "New")}
+            assert NodeStatus.DOWN not in recorder.statuses("node-2")
+            await second.stop()
+
+
+async def test_cluster_client_call_timeout_raises_timeout_error() -> None:
+    p1, p2 = free_port(), free_port()
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        local = LocalNode("node-2")
+        stuck = system.spawn(Pinger("stuck", Barrier(2)))  # never opens: one caller only
+        local.expose("stuck", stuck)
+        router = MessageRouter(local).route(Ping, local.handler(stuck, Ping)).build()
+        async with (
+            ClusterNode("node-1", addr(p1), **fast()) as node1,
+            ClusterNode("node-2", addr(p2), handler=router, seeds=[addr(p1)], **fast()) as node2,
+        ):
+            with anyio.fail_after(DEADLINE):
+                await node2.register_actor("stuck", "Pinger")
+                await node1.wait_until(lambda: node1.lookup_actor("stuck") is not None)
+                remote = ClusterClient(node1).remote_addr(Pinger, "stuck")
+                with pytest.raises(TimeoutError):
+                    await remote.call(PING, Ping(msg="?"), timeout=0.2)
+                with pytest.raises(TimeoutError):
+                    await remote.send(Ping(msg="?"), timeout=0.1)
+                # Gossip on the same pooled connection goes on: node-2 is still Up.
+                assert node1.status_of("node-2") is NodeStatus.UP
+
+
+async def test_own_address_in_seeds_is_ignored() -> None:
+    p1, p2 = free_port(), free_port()
+    async with (
+        ClusterNode("node-1", addr(p1), seeds=[addr(p1)], **fast()) as node1,
+        ClusterNode("node-2", addr(p2), seeds=[addr(p2), addr(p1)], **fast()) as node2,
+    ):
+        with anyio.fail_after(DEADLINE):
+            await node1.wait_until(all_up(node1, "node-1", "node-2"))
+            await node2.wait_until(all_up(node2, "node-1", "node-2"))
+        assert [m.id for m in node1.members()] == ["node-1", "node-2"]

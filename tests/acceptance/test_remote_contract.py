@@ -41,8 +41,10 @@ from tests.acceptance.remote_support import (
     Fail,
     Gated,
     Ping,
+    Served,
     Sleep,
     Stop,
+    TcpProxy,
     counter_router,
     serve_counter,
 )
@@ -56,6 +58,10 @@ DEADLINE = 5.0
 
 async def connect(server: RemoteServer) -> RemoteClient:
     return RemoteClient(await TcpTransport().connect(server.address))
+
+
+def served_port(served: Served) -> int:
+    return int(served.server.address.rsplit(":", 1)[1])
 
 
 def is_closed(client: RemoteClient) -> bool:
@@ -666,3 +672,44 @@ async def test_an_exception_from_the_client_block_propagates_unwrapped() -> None
         with pytest.raises(KeyError):
             async with RemoteClient(conn):
                 raise KeyError("application error")
+
+
+async def test_a_connection_cut_without_goodbye_fails_pending_and_later_calls() -> None:
+    """The peer goes away abruptly (TCP closed, no Close frame)."""
+    async with serve_counter() as served, TcpProxy(served_port(served)).running() as relay:
+        client = RemoteClient(await TcpTransport().connect(relay.address))
+        remote = client.remote_addr(Counter, "server", "counter")
+        pending = Outcome()
+        with anyio.fail_after(DEADLINE):
+            assert (await remote.call(ADD, Add(n=1))).value == 1
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pending.run, lambda: remote.call(SLEEP, Sleep(seconds=60)))
+                await served.counter.sleeping.wait()
+                relay.cut()
+                await pending.done.wait()
+            assert isinstance(pending.error, ConnectionLost)
+            with pytest.raises(ConnectionLost):
+                await remote.call(ADD, Add(n=1))
+            with pytest.raises(ConnectionLost):
+                await remote.do_send(Add(n=1))
+        await client.aclose()
+
+
+async def test_exposed_actor_stopped_and_unexposed_names() -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        named = system.spawn(Counter(tag="named:"))
+        by_type = system.spawn(Counter(tag="type:"))
+        node = LocalNode("server")
+        node.expose("named", named)
+        server = await RemoteServer.bind("127.0.0.1:0", node.handler(by_type, Echo))
+        async with server, await connect(server) as client:
+            remote = client.remote_addr(Counter, "server", "named")
+            with anyio.fail_after(DEADLINE):
+                assert (await remote.call(ECHO, Echo(text="x"))).text == "named:x"
+                named.stop()
+                with pytest.raises(ActorStopped):
+                    await remote.call(ECHO, Echo(text="x"))
+                assert node.unexpose("named") is True
+                assert node.unexpose("named") is False
+                # No longer exposed: falls back to routing by type.
+                assert (await remote.call(ECHO, Echo(text="x"))).text == "type:x"
