@@ -200,6 +200,28 @@ def machine() -> dict[str, Any]:
     }
 
 
+def source_version() -> str | None:
+    """The git commit measured (``+dirty`` when the work tree has changes), if known."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def build_rows(outcomes: dict[str, Outcome]) -> list[dict[str, Any]]:
     """One row per (workload, metric): median, spread, ratio against its reference, target."""
     rows: list[dict[str, Any]] = []
@@ -380,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (1 if args.quick else 3)
     started_at = datetime.datetime.now(datetime.UTC)
     host = machine()
+    version = source_version()
     outcomes = {wid: Outcome(w, w.quick_size if args.quick else w.size) for wid, w in plan.items()}
     for outcome in outcomes.values():
         missing = missing_requirement(outcome.workload)
@@ -418,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "default"
     header = (
         f"Cinema benchmarks, {started_at:%Y-%m-%d %H:%M} UTC, {mode} mode, median of {runs} "
-        f"run(s), {args.clock} clock, {elapsed:.0f} s\n{host['python']} on {host['platform']}, "
+        f"run(s), {args.clock} clock, {elapsed:.0f} s, commit {version or '?'}\n"
+        f"{host['python']} on {host['platform']}, "
         f"{host['cpus']} CPUs ({host['cpu']}), load average at start "
         f"{(host['loadavg_at_start'] or [0.0])[0]:.2f}\n"
         "ratio = median / median of the 'vs' workload, measured in this same run"
@@ -434,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode,
         "runs": runs,
         "clock": args.clock,
+        "commit": version,
         "seconds": round(elapsed, 1),
         "machine": host,
         "rows": rows,
