@@ -96,7 +96,12 @@ class Dispatcher:
             while True:
                 if not ready:
                     await self.wait_for_work()
-                self.drain()
+                try:
+                    self.drain()
+                except Exception:
+                    # User code never gets here (failures are caught per actor); this is a bug
+                    # in Cinema. Keep serving the other actors rather than take the app down.
+                    logger.critical("internal error in the Cinema dispatcher", exc_info=True)
                 if ready:
                     await self.checkpoint()
 
