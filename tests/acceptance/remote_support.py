@@ -6,6 +6,7 @@ The protobuf messages are the ones generated for the cinema-remote and cinema-cl
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 import anyio
+import pytest
 from anyio.abc import SocketStream, TaskGroup
 
 from cinema import Actor, ActorSystem, Addr, Context, handler
@@ -228,3 +230,47 @@ class Gated(Actor):
     @handler
     def add(self, msg: Add, ctx: Context[Self]) -> Echo | None:
         return None if msg.n == 0 else Echo(text="not an AddResult")
+
+
+def _is_accept_race(context: dict[str, object]) -> bool:
+    """CPython 3.11's selector loop: ``sock_accept`` cancelled in the loop pass that found a
+    connection waiting, whose ``_sock_accept`` callback then sets the cancelled future."""
+    exc = context.get("exception")
+    if not isinstance(exc, asyncio.InvalidStateError):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_sock_accept":
+            conn = tb.tb_frame.f_locals.get("conn")
+            if isinstance(conn, socket.socket):
+                conn.close()  # accepted by nobody: leaked otherwise (a later ResourceWarning)
+            return True
+        tb = tb.tb_next
+    return False
+
+
+@pytest.fixture(autouse=True)
+async def accept_races(anyio_backend: str) -> AsyncIterator[list[dict[str, object]]]:
+    """Contains the asyncio accept race (see ``test_cancelling_run_while_a_client_connects``
+    in test_remote_contract.py, which shows it): each occurrence is recorded here instead of
+    failing whichever later test the leaked socket is garbage-collected in."""
+    races: list[dict[str, object]] = []
+    if anyio_backend != "asyncio":
+        yield races
+        return
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        if _is_accept_race(context):
+            races.append(context)
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
+    try:
+        yield races
+    finally:
+        loop.set_exception_handler(previous)

@@ -31,7 +31,9 @@ from cinema.remote import (
     Envelope,
     LocalNode,
     MessageRouter,
+    RemoteClient,
     RemoteHandler,
+    TcpTransport,
     UnknownActor,
 )
 from tests.acceptance.cluster_support import (
@@ -50,6 +52,7 @@ from tests.acceptance.remote_support import (
     TcpProxy,
     free_port,
 )
+from tests.acceptance.remote_support import accept_races as accept_races
 from tests.acceptance.support import Outcome
 
 pytestmark = pytest.mark.anyio
@@ -205,7 +208,9 @@ async def test_crashed_node_is_suspect_after_timeout_and_down_after_twice() -> N
         assert bystander_down_at - crashed_at >= 2 * timeout - 2 * interval
         # Not grossly late either (a wide margin for a busy machine).
         assert down_at - crashed_at <= 2 * timeout + 3.0
-        after_crash = [e.node.status for t, e in recorder.events if t >= crashed_at]
+        after_crash = [
+            e.node.status for t, e in recorder.events if t >= crashed_at and e.node.id == "node-2"
+        ]
         assert after_crash[0] is NodeStatus.SUSPECT
         assert NodeStatus.UP not in after_crash
         assert node3.status_of("node-2") is NodeStatus.DOWN
@@ -791,3 +796,21 @@ async def test_own_address_in_seeds_is_ignored() -> None:
             await node1.wait_until(all_up(node1, "node-1", "node-2"))
             await node2.wait_until(all_up(node2, "node-1", "node-2"))
         assert [m.id for m in node1.members()] == ["node-1", "node-2"]
+
+
+async def test_one_port_serves_gossip_and_plain_remote_clients() -> None:
+    p1, p2 = free_port(), free_port()
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        router = pinger_router(LocalNode("node-2"), system, "pingpong")
+        async with (
+            ClusterNode("node-1", addr(p1), **fast()) as node1,
+            ClusterNode("node-2", addr(p2), handler=router, seeds=[addr(p1)], **fast()),
+        ):
+            with anyio.fail_after(DEADLINE):
+                await node1.wait_until(all_up(node1, "node-1", "node-2"))
+                conn = await TcpTransport().connect(addr(p2))
+                async with RemoteClient(conn) as client:
+                    remote = client.remote_addr(Pinger, "node-2", "pingpong")
+                    pong = await remote.call(PING, Ping(msg="direct"))
+                assert pong.reply == "pong: direct from pingpong"
+                assert node1.status_of("node-2") is NodeStatus.UP

@@ -4,9 +4,11 @@ docs/protocol.md), tested through the public API only, over loopback TCP with ep
 from __future__ import annotations
 
 import inspect
+import socket
 from typing import assert_type
 
 import anyio
+import anyio.lowlevel
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message as ProtoMessage
@@ -48,6 +50,7 @@ from tests.acceptance.remote_support import (
     counter_router,
     serve_counter,
 )
+from tests.acceptance.remote_support import accept_races as accept_races
 from tests.acceptance.support import Outcome
 
 pytestmark = pytest.mark.anyio
@@ -713,3 +716,53 @@ async def test_exposed_actor_stopped_and_unexposed_names() -> None:
                 assert node.unexpose("named") is False
                 # No longer exposed: falls back to routing by type.
                 assert (await remote.call(ECHO, Echo(text="x"))).text == "type:x"
+
+
+async def test_a_late_reply_after_a_timeout_is_not_taken_for_the_next_one() -> None:
+    """A timed-out request may still be handled (API.md core): its late reply must not be
+    delivered to a later request on the same connection."""
+    async with serve_counter() as served, await connect(served.server) as client:
+        remote = client.remote_addr(Counter, "server", "counter")
+        with anyio.fail_after(DEADLINE):
+            with pytest.raises(TimeoutError):
+                await remote.call(SLEEP, Sleep(seconds=0.3), timeout=0.05)
+            # Queued behind the sleep: its reply comes right after the late one.
+            assert (await remote.call(ADD, Add(n=4))).value == 4
+            assert (await remote.call(ECHO, Echo(text="next"))).text == "next"
+
+
+async def cancel_run_while_a_client_connects(races: list[dict[str, object]]) -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        addr = system.spawn(Counter())
+        for _ in range(3):
+            server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(addr, Add))
+            port = server.address.rsplit(":", 1)[1]
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.run)
+                await anyio.wait_all_tasks_blocked()
+                # A blocking connect completes in the listen backlog, before any accept.
+                with socket.create_connection(("127.0.0.1", int(port))):
+                    await anyio.lowlevel.checkpoint()  # one loop pass: the listener is readable
+                    tg.cancel_scope.cancel()  # ...and run() is cancelled in that same pass
+            for _ in range(3):
+                await anyio.lowlevel.checkpoint()
+    assert races == []
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: on asyncio (CPython 3.11), cancelling run() in the loop pass where a "
+    "connection is waiting logs InvalidStateError from loop.sock_accept and leaks the socket",
+)
+async def test_cancelling_run_while_a_client_connects_asyncio(
+    accept_races: list[dict[str, object]],
+) -> None:
+    await cancel_run_while_a_client_connects(accept_races)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_cancelling_run_while_a_client_connects_trio(
+    accept_races: list[dict[str, object]],
+) -> None:
+    await cancel_run_while_a_client_connects(accept_races)
