@@ -416,6 +416,7 @@ async def test_cluster_client_send_call_do_send() -> None:
                 await node1.wait_until(lambda: node1.lookup_actor("pingpong") is not None)
                 remote = ClusterClient(node1).remote_addr(Pinger, "pingpong")
                 assert isinstance(remote, ClusterRemoteAddr)
+                assert_type(remote, ClusterRemoteAddr[Pinger])
                 envelope = await remote.send(Ping(msg="raw"))
                 assert isinstance(envelope, Envelope)
                 assert envelope.message_type == "cluster_test.Pong"

@@ -181,6 +181,7 @@ async def test_cancelling_run_fails_pending_and_later_calls_at_once() -> None:
                 run_scope.cancel()
                 await pending.done.wait()
                 await run_returned.wait()
+            assert server.connection_count == 0
             assert isinstance(pending.error, ConnectionLost)
             # Both accepted connections were closed: later calls fail at once, on both.
             with pytest.raises(ConnectionLost):
@@ -231,7 +232,21 @@ async def test_peer_going_away_fails_calls_without_timeout() -> None:
             assert isinstance(pending.error, ConnectionLost)
             with pytest.raises(ConnectionLost):
                 await remote.call(ADD, Add(n=1))
+            assert is_closed(client)
         await client.aclose()
+
+
+async def test_tcp_scheme_addresses() -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        addr = system.spawn(Counter())
+        server = await RemoteServer.bind("tcp://127.0.0.1:0", LocalNode("s").handler(addr, Add))
+        port = server.address.rsplit(":", 1)[1]
+        async with server:
+            conn = await TcpTransport().connect(f"tcp://127.0.0.1:{port}")
+            async with RemoteClient(conn) as client:
+                with anyio.fail_after(DEADLINE):
+                    reply = await client.remote_addr(Counter, "s", "c").call(ADD, Add(n=8))
+                assert reply.value == 8
 
 
 # --- client: usable at once, aclose, async with ----------------------------------------------
@@ -285,10 +300,12 @@ async def test_remote_addr_send_returns_the_raw_reply_envelope() -> None:
     async with serve_counter() as served, await connect(served.server) as client:
         remote = client.remote_addr(Counter, "server", "counter")
         assert isinstance(remote, RemoteAddr)
+        assert_type(remote, RemoteAddr[Counter])
         with anyio.fail_after(DEADLINE):
             envelope = await remote.send(Add(n=5))
         assert isinstance(envelope, Envelope)
         assert envelope.kind == 3  # ENVELOPE_KIND_REPLY (protocol.md)
+        assert envelope.correlation_id >= 1
         assert envelope.message_type == "remote_test.AddResult"
         assert AddResult.FromString(envelope.payload).value == 5
         assert envelope.error.kind == 0  # no error
