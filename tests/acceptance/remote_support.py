@@ -161,6 +161,8 @@ class TcpProxy:
         self.port = 0
         self.accepted = 0
         self._open = True
+        self._thawed = anyio.Event()
+        self._thawed.set()
         self._scopes: set[anyio.CancelScope] = set()
 
     @property
@@ -174,6 +176,13 @@ class TcpProxy:
 
     def heal(self) -> None:
         self._open = True
+
+    def freeze(self) -> None:
+        """Keep every connection open but forward nothing (a hung peer) until ``thaw()``."""
+        self._thawed = anyio.Event()
+
+    def thaw(self) -> None:
+        self._thawed.set()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Self]:
@@ -197,18 +206,18 @@ class TcpProxy:
                 return
             async with upstream, anyio.create_task_group() as tg:
                 self._scopes.add(tg.cancel_scope)
-                tg.start_soon(_pump, client, upstream, tg)
-                tg.start_soon(_pump, upstream, client, tg)
+                tg.start_soon(self._pump, client, upstream, tg)
+                tg.start_soon(self._pump, upstream, client, tg)
             self._scopes.discard(tg.cancel_scope)
 
-
-async def _pump(src: SocketStream, dst: SocketStream, tg: TaskGroup) -> None:
-    try:
-        async for chunk in src:
-            await dst.send(chunk)
-    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-        pass
-    tg.cancel_scope.cancel()
+    async def _pump(self, src: SocketStream, dst: SocketStream, tg: TaskGroup) -> None:
+        try:
+            async for chunk in src:
+                await self._thawed.wait()
+                await dst.send(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+        tg.cancel_scope.cancel()
 
 
 class Gated(Actor):

@@ -815,3 +815,29 @@ async def test_one_port_serves_gossip_and_plain_remote_clients() -> None:
                     pong = await remote.call(PING, Ping(msg="direct"))
                 assert pong.reply == "pong: direct from pingpong"
                 assert node1.status_of("node-2") is NodeStatus.UP
+
+
+async def test_a_call_pending_on_a_hung_node_fails_once_the_node_is_given_up() -> None:
+    """The node stops answering (connection open, nothing forwarded): a call waiting without
+    timeout must not hang forever; at the latest once the node is Down it fails clearly."""
+    timeout = 0.3
+    pa, pb = free_port(), free_port()
+    options = fast(suspect_timeout=timeout)
+    async with ActorSystem(shutdown_timeout=0.2) as system, TcpProxy(pb).running() as relay:
+        router = pinger_router(LocalNode("node-b"), system, "svc")
+        async with (
+            ClusterNode("node-a", addr(pa), **options) as node_a,
+            ClusterNode(
+                "node-b", relay.address, bind=addr(pb), handler=router, seeds=[addr(pa)], **options
+            ) as node_b,
+        ):
+            remote = ClusterClient(node_a).remote_addr(Pinger, "svc")
+            pending = Outcome()
+            with anyio.fail_after(DEADLINE):
+                await node_b.register_actor("svc", "Pinger")
+                await node_a.wait_until(lambda: node_a.lookup_actor("svc") is not None)
+                await remote.call(PING, Ping(msg="warm-up"))
+                relay.freeze()
+                await pending.run(lambda: remote.call(PING, Ping(msg="lost")))
+            relay.thaw()
+            assert isinstance(pending.error, (UnknownActor, ConnectionLost)), repr(pending.error)
