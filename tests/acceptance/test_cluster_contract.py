@@ -580,11 +580,6 @@ async def test_leaving_by_an_exception_is_still_a_graceful_leave() -> None:
         assert NodeStatus.DOWN not in recorder.statuses("node-2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an exception raised inside `async with ClusterNode(...)` escapes wrapped in "
-    "an ExceptionGroup (ActorSystem re-raises it as it is)",
-)
 async def test_an_exception_from_the_node_block_propagates_unwrapped() -> None:
     with pytest.raises(KeyError):
         async with ClusterNode("node-1", addr(free_port()), **fast()):

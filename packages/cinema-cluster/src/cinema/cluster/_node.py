@@ -170,15 +170,24 @@ class ClusterNode:
     ) -> bool | None:
         tg, self._task_group = self._task_group, None
         assert tg is not None
+        cancelled = exc_type is not None and issubclass(
+            exc_type, anyio.get_cancelled_exc_class()
+        )
         try:
             # Cancellation means "stop now" (and is how a crash is simulated): no goodbye then.
-            if exc_type is None or not issubclass(exc_type, anyio.get_cancelled_exc_class()):
+            if not cancelled:
                 await self.leave()
         finally:
             tg.cancel_scope.cancel()
             await self._close_clients()
-            result = await tg.__aexit__(exc_type, exc, tb)
-        return result
+            # A cancellation goes through the task group, as anyio's cancel scopes expect; the
+            # block's own exception (if any) propagates as it is, not wrapped in an
+            # ExceptionGroup: the node's tasks were only cancelled, never failed.
+            if cancelled:
+                result = await tg.__aexit__(exc_type, exc, tb)
+            else:
+                result = await tg.__aexit__(None, None, None)
+        return result if cancelled else None
 
     # ---------------------------------------------------------------- building blocks
 
