@@ -497,3 +497,8 @@ async def test_a_connection_idle_too_long_is_replaced_before_use(
             await b.aclose()
             assert not b._clients
             tg.cancel_scope.cancel()
+
+
+def test_seeds_may_be_any_iterable_and_exclude_the_node_itself() -> None:
+    node = ClusterNode("a", "mem://a", seeds=(s for s in ["mem://a", "mem://b", "mem://c"]))
+    assert node._engine._seeds == ["mem://b", "mem://c"]

@@ -117,8 +117,8 @@ class ClusterNode:
         self._secret = secret
         self._transport = transport
         self._engine = Membership(node_id, addr, suspect_timeout=suspect_timeout, now=self._now())
-        self._engine.add_seeds(seeds)
-        self._seeds = [s for s in seeds if s != addr]
+        self._seeds = [s for s in seeds if s != addr]  # once: ``seeds`` may be an iterator
+        self._engine.add_seeds(self._seeds)
         self._clients: dict[str, RemoteClient] = {}
         # address -> incarnation of the node there when the pooled connection was made
         self._client_lives: dict[str, int] = {}
