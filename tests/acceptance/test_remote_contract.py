@@ -672,11 +672,6 @@ async def test_remote_handler_error_from_an_async_handler_and_the_actor_keeps_se
                 assert (await remote.call(ADD, Add(n=2))).value == 2  # a fresh instance
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an exception raised inside `async with server:` escapes wrapped in an "
-    "ExceptionGroup (ActorSystem and RemoteClient re-raise it as it is)",
-)
 async def test_an_exception_from_the_server_block_propagates_unwrapped() -> None:
     async with ActorSystem(shutdown_timeout=0.2) as system:
         addr = system.spawn(Counter())

@@ -228,7 +228,12 @@ class RemoteServer:
         tg, self._task_group = self._task_group, None
         assert tg is not None
         tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        if exc is None or isinstance(exc, anyio.get_cancelled_exc_class()):
+            return await tg.__aexit__(exc_type, exc, tb)
+        # An exception from the block itself propagates as it is, not wrapped in the task
+        # group's ExceptionGroup (as ActorSystem and RemoteClient do).
+        await tg.__aexit__(None, None, None)
+        return None
 
     def __repr__(self) -> str:
         return f"<RemoteServer {self.address} node={self.node!r} {len(self._connections)} conns>"
