@@ -258,11 +258,10 @@ def _is_accept_race(context: dict[str, object]) -> bool:
     return False
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 async def accept_races(anyio_backend: str) -> AsyncIterator[list[dict[str, object]]]:
-    """Contains the asyncio accept race (see ``test_cancelling_run_while_a_client_connects``
-    in test_remote_contract.py, which shows it): each occurrence is recorded here instead of
-    failing whichever later test the leaked socket is garbage-collected in."""
+    """Records the asyncio accept race (a cancelled ``loop.sock_accept`` that still accepted
+    and leaked a socket; fixed in cinema-remote) for the tests that check it never happens."""
     races: list[dict[str, object]] = []
     if anyio_backend != "asyncio":
         yield races

@@ -762,11 +762,6 @@ async def cancel_run_while_a_client_connects(races: list[dict[str, object]]) -> 
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on asyncio (CPython 3.11), cancelling run() in the loop pass where a "
-    "connection is waiting logs InvalidStateError from loop.sock_accept and leaks the socket",
-)
 async def test_cancelling_run_while_a_client_connects_asyncio(
     accept_races: list[dict[str, object]],
 ) -> None:

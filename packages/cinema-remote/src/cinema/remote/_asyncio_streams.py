@@ -312,9 +312,12 @@ class AsyncioStreamListener(Listener):
         return self._address
 
     async def serve(self, handler: Callable[[Connection], Awaitable[None]]) -> None:
-        loop = asyncio.get_running_loop()
+        # Accepted sockets whose task has not started yet: closed here if cancellation comes
+        # first, so none leaks.
+        pending: set[socket.socket] = set()
 
         async def run(client: socket.socket) -> None:
+            pending.discard(client)
             try:
                 peer = self._describe(client)
             except OSError:
@@ -334,21 +337,33 @@ class AsyncioStreamListener(Listener):
 
         async def accept_loop(sock: socket.socket, tg: anyio.abc.TaskGroup) -> None:
             while True:
+                # Wait for readability, then accept without blocking: on CPython 3.11 a
+                # cancelled loop.sock_accept can still accept the socket and leak it.
+                await anyio.wait_readable(sock)
                 try:
-                    client, _ = await loop.sock_accept(sock)
+                    client, _ = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
                 except OSError as exc:
                     # Out of file descriptors and the like: log, breathe, go on accepting.
                     log.warning("accept failed: %r", exc)
                     await anyio.sleep(0.1)
                     continue
+                client.setblocking(False)
                 if client.family in (socket.AF_INET, socket.AF_INET6):
                     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                pending.add(client)
                 tg.start_soon(run, client)
 
-        async with anyio.create_task_group() as tg:
-            for listener in self._listeners:
-                sock = listener.extra(SocketAttribute.raw_socket)
-                tg.start_soon(accept_loop, sock, tg)
+        try:
+            async with anyio.create_task_group() as tg:
+                for listener in self._listeners:
+                    sock = listener.extra(SocketAttribute.raw_socket)
+                    tg.start_soon(accept_loop, sock, tg)
+        finally:
+            for client in pending:
+                client.close()
+            pending.clear()
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
