@@ -29,6 +29,7 @@ from ._message import Terminated as Terminated
 from ._plugins import PluginLoadError as PluginLoadError
 from ._plugins import PluginNotFound as PluginNotFound
 from ._plugins import PluginRegistry as PluginRegistry
+from ._plugins import load_plugins as load_plugins
 from ._supervision import SupervisorStrategy as SupervisorStrategy
 from ._system import ActorSystem as ActorSystem
 from ._timers import TimerHandle as TimerHandle
@@ -54,6 +55,7 @@ __all__ = [
     "TimerHandle",
     "UnhandledMessage",
     "handler",
+    "load_plugins",
 ]
 
 __version__ = "0.1.0"

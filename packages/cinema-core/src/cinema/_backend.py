@@ -98,22 +98,31 @@ class TrioFuture:
 class Backend:
     """The primitives of one backend, bound to the running event loop."""
 
-    __slots__ = ("checkpoint", "name", "new_future")
+    __slots__ = ("cancel_point", "checkpoint", "name", "new_future")
 
     def __init__(self) -> None:
         self.name = current_backend()
         self.new_future: Callable[[], Future]
         self.checkpoint: Callable[[], Awaitable[None]]
+        # Raises if the task is cancelled, without yielding to the event loop.
+        self.cancel_point: Callable[[], Awaitable[None]]
         if self.name == "trio":
             import trio
 
             self.new_future = TrioFuture
             self.checkpoint = trio.lowlevel.checkpoint
+            self.cancel_point = trio.lowlevel.checkpoint_if_cancelled
         else:
             loop = asyncio.get_running_loop()
             self.new_future = loop.create_future
             self.checkpoint = _asyncio_checkpoint
+            # asyncio delivers a pending cancellation at the task's next real suspension.
+            self.cancel_point = _nothing
 
 
 async def _asyncio_checkpoint() -> None:
     await asyncio.sleep(0)
+
+
+async def _nothing() -> None:
+    return None

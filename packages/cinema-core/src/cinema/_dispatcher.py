@@ -67,6 +67,8 @@ class Dispatcher:
         self.backend = backend.name
         self.new_future: Callable[[], Future] = backend.new_future
         self.checkpoint = backend.checkpoint
+        self.cancel_point = backend.cancel_point
+        self.inline_sends = 0  # sends run in the sender's task (every 64th one yields)
         self._system = system
         self._ready: deque[Context[Any]] = deque()
         self._wakeup: Future | None = None
