@@ -6,17 +6,19 @@ import hmac
 import logging
 import os
 from types import TracebackType
-from typing import Generic, Self, TypeVar, final, overload
+from typing import Any, Generic, Self, TypeVar, final, overload
 
 import anyio
 from google.protobuf.message import Message as ProtoMessage
 
 from cinema._actor import Actor
-from cinema.abc import Connection
+from cinema._plugins import PluginRegistry
+from cinema.abc import Connection, Serializer
 
-from ._errors import AuthenticationError, ConnectionLost, ProtocolError
-from ._protobuf import ProtobufSerializer, find_message_class, type_name_of
+from ._errors import AuthenticationError, ConnectionLost, PayloadDecodeError, ProtocolError
+from ._protobuf import find_message_class
 from ._rpc import Req, Resp, Rpc
+from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode
 from ._wire import (
     NONCE_SIZE,
     PROTOCOL_VERSION,
@@ -33,7 +35,6 @@ log = logging.getLogger("cinema.remote")
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 
-_SERIALIZER = ProtobufSerializer()
 # Errors from a transport that mean the connection is unusable.
 _BROKEN = (
     anyio.EndOfStream,
@@ -76,6 +77,11 @@ class RemoteClient:
     :param node: this side's node name, sent in the handshake (for the server's logs).
     :param handshake_timeout: how long the handshake may take; it is shielded from the first
         caller's cancellation, which therefore takes effect after it at the latest.
+    :param serializer: the serializer (instance or registered name) for every message it
+        handles; others get the one whose ``handles()`` accepts their class (protobuf first).
+    :param plugins: where serializers are found by class and by the name a reply carries; by
+        default the installed plugins (:func:`cinema.load_plugins`).
+    :raises UnknownSerializer: ``serializer`` names no registered serializer.
     """
 
     def __init__(
@@ -85,7 +91,10 @@ class RemoteClient:
         secret: bytes | str | None = None,
         node: str = "",
         handshake_timeout: float = 10.0,
+        serializer: SerializerChoice = None,
+        plugins: PluginRegistry | None = None,
     ) -> None:
+        self._serializers = Serializers(plugins, serializer)
         self._conn = conn
         self._handshake_timeout = handshake_timeout
         self._secret = _as_secret(secret)
@@ -100,12 +109,23 @@ class RemoteClient:
 
     # -- public API --------------------------------------------------------------------------
 
-    def remote_addr(self, actor_type: type[A_co], node: str, actor_name: str) -> RemoteAddr[A_co]:
+    def remote_addr(
+        self,
+        actor_type: type[A_co],
+        node: str,
+        actor_name: str,
+        *,
+        serializer: SerializerChoice = None,
+    ) -> RemoteAddr[A_co]:
         """The address of actor ``actor_name`` on node ``node`` behind this connection.
 
         :param actor_type: the remote actor's class (for typing and reprs only).
+        :param serializer: encode every message sent through this address with this serializer
+            (instance or registered name) instead of choosing by message class.
+        :raises UnknownSerializer: ``serializer`` names no registered serializer.
         """
-        return RemoteAddr(self, actor_type, node, actor_name)
+        chosen = self._serializers.resolve(serializer) if serializer is not None else None
+        return RemoteAddr(self, actor_type, node, actor_name, chosen)
 
     @property
     def is_closed(self) -> bool:
@@ -336,23 +356,47 @@ class RemoteClient:
         await self._write(frame)
 
     async def _envelope_request(
-        self, node: str, actor: str, message: object, limit: float | None
-    ) -> pb.Envelope:
-        envelope = self._envelope(node, actor, message, pb.ENVELOPE_KIND_REQUEST)
+        self,
+        node: str,
+        actor: str,
+        message: object,
+        limit: float | None,
+        choice: Serializer | None = None,
+    ) -> tuple[pb.Envelope, Serializer]:
+        """The reply envelope and the serializer that decodes its payload."""
+        serializer, type_name, wire = self._serializers.describe(type(message), choice)
+        envelope = pb.Envelope(
+            kind=pb.ENVELOPE_KIND_REQUEST,
+            target_node=node,
+            actor_name=actor,
+            message_type=type_name,
+            payload=serializer.encode(message),
+            serializer=wire,
+        )
         reply = (await self._request(pb.Frame(envelope=envelope), limit)).envelope
         if reply.HasField("error"):
             raise error_from_wire(reply.error)
-        return reply
+        # Replies use the request's serializer unless the reply's class needed another.
+        if reply.serializer != wire:
+            serializer = self._serializers.named(reply.serializer)
+        return reply, serializer
 
     def _envelope(
-        self, node: str, actor: str, message: object, kind: pb.EnvelopeKind.ValueType
+        self,
+        node: str,
+        actor: str,
+        message: object,
+        kind: pb.EnvelopeKind.ValueType,
+        choice: Serializer | None = None,
     ) -> pb.Envelope:
+        serializer, type_name, wire = self._serializers.describe(type(message), choice)
         return pb.Envelope(
             kind=kind,
             target_node=node,
             actor_name=actor,
-            message_type=type_name_of(type(message)),
-            payload=_SERIALIZER.encode(message),
+            message_type=type_name,
+            payload=serializer.encode(message),
+            serializer=wire,
         )
 
 
@@ -360,22 +404,29 @@ class RemoteClient:
 class RemoteAddr(Generic[A_co]):
     """The address of an actor served by a remote node, bound to one :class:`RemoteClient`.
 
-    Made by :meth:`RemoteClient.remote_addr`. Messages are protobuf messages.
+    Made by :meth:`RemoteClient.remote_addr`. Messages are protobuf messages, or instances of
+    any class an installed serializer plugin handles.
     """
 
-    __slots__ = ("_client", "actor_name", "actor_type", "node")
+    __slots__ = ("_client", "_serializer", "actor_name", "actor_type", "node")
 
     def __init__(
-        self, client: RemoteClient, actor_type: type[A_co], node: str, actor_name: str
+        self,
+        client: RemoteClient,
+        actor_type: type[A_co],
+        node: str,
+        actor_name: str,
+        serializer: Serializer | None = None,
     ) -> None:
         self._client = client
+        self._serializer = serializer
         self.actor_type = actor_type
         self.node = node
         self.actor_name = actor_name
 
     async def send(
         self,
-        message: ProtoMessage,
+        message: object,
         *,
         timeout: float | None = None,  # per-call timeout, as in Addr.send
     ) -> pb.Envelope:
@@ -387,8 +438,13 @@ class RemoteAddr(Generic[A_co]):
         :raises cinema.ActorStopped: the remote actor is stopped.
         :raises ConnectionLost: the connection is (or gets) lost before the reply.
         :raises TimeoutError: no reply within ``timeout`` seconds.
+        :raises UnknownSerializer: no serializer handles the message's class, or the server
+            has none of the name the message carries.
         """
-        return await self._client._envelope_request(self.node, self.actor_name, message, timeout)
+        reply, _ = await self._client._envelope_request(
+            self.node, self.actor_name, message, timeout, self._serializer
+        )
+        return reply
 
     @overload
     async def call(
@@ -400,14 +456,17 @@ class RemoteAddr(Generic[A_co]):
         self, message: ProtoMessage, /, *, timeout: float | None = None
     ) -> ProtoMessage | None: ...
 
+    @overload
+    async def call(self, message: object, /, *, timeout: float | None = None) -> object: ...
+
     async def call(
         self,
-        first: Rpc[Req, Resp] | ProtoMessage,
+        first: Rpc[Req, Resp] | object,
         message: Req | None = None,
         /,
         *,
         timeout: float | None = None,  # per-call timeout, as in Addr.send
-    ) -> Resp | ProtoMessage | None:
+    ) -> Resp | object:
         """Send a request and return its decoded reply.
 
         Typed (recommended): pass an :class:`Rpc` that names the reply type::
@@ -417,51 +476,68 @@ class RemoteAddr(Generic[A_co]):
 
         Untyped: ``await remote.call(Add(n=5))`` decodes the reply by the type name it carries
         (its module must be imported) and returns it as a protobuf ``Message``, or ``None``
-        when the handler returned nothing.
+        when the handler returned nothing. With other serializers the untyped form only knows
+        the request's own class; pass an :class:`Rpc` for anything else.
 
         Raises what :meth:`send` raises, and :class:`ProtocolError` if the reply is not of the
         expected (or of any known) type.
         """
         if isinstance(first, Rpc):
-            return await self._call_rpc(first, message, timeout)
+            # (``first`` narrows to ``Rpc[Any, Any]`` here: the overloads carry the typing.)
+            pair: Rpc[Any, Any] = first
+            typed: object = await self._call_rpc(pair, message, timeout)
+            return typed
         if message is not None:
             raise TypeError("call(message) takes one message; use call(rpc, message)")
-        reply = await self.send(first, timeout=timeout)
+        reply, serializer = await self._client._envelope_request(
+            self.node, self.actor_name, first, timeout, self._serializer
+        )
         if not reply.message_type:
             return None
-        cls = find_message_class(reply.message_type)
+        cls: type | None = None
+        if serializer is PROTOBUF:
+            cls = find_message_class(reply.message_type)
+        elif serializer.handles(type(first)) and serializer.type_name(type(first)) == (
+            reply.message_type
+        ):
+            cls = type(first)
         if cls is None:
             raise ProtocolError(
-                f"reply of unknown type {reply.message_type!r}: import its generated module"
+                f"reply of unknown type {reply.message_type!r} ({serializer.name}): import its"
+                " module, or name the reply type with call(rpc(Request, Reply), message)"
             )
-        try:
-            return _SERIALIZER.decode(reply.payload, cls)
-        except ValueError as exc:
-            raise ProtocolError(str(exc)) from exc
+        decoded: object = _decode_reply(serializer, reply, cls)
+        return decoded
 
     async def _call_rpc(self, rpc: Rpc[Req, Resp], message: object, limit: float | None) -> Resp:
         if not isinstance(message, rpc.request):
             raise TypeError(
                 f"{rpc!r} takes {rpc.request.__qualname__}, not {type(message).__qualname__}"
             )
-        reply = await self._client._envelope_request(self.node, self.actor_name, message, limit)
-        expected = type_name_of(rpc.response)
+        reply, serializer = await self._client._envelope_request(
+            self.node, self.actor_name, message, limit, self._serializer
+        )
+        expected = (
+            serializer.type_name(rpc.response)
+            if serializer.handles(rpc.response)
+            else f"{rpc.response.__qualname__} ({serializer.name} does not handle it)"
+        )
         if reply.message_type != expected:
             raise ProtocolError(
                 f"expected a {expected} reply, got {reply.message_type or 'no value'!r}"
             )
-        try:
-            return _SERIALIZER.decode(reply.payload, rpc.response)
-        except ValueError as exc:
-            raise ProtocolError(str(exc)) from exc
+        return _decode_reply(serializer, reply, rpc.response)
 
-    async def do_send(self, message: ProtoMessage) -> None:
+    async def do_send(self, message: object) -> None:
         """Send a one-way message; return once it is written (no reply, no remote errors).
 
         :raises ConnectionLost: the connection is lost.
+        :raises UnknownSerializer: no serializer handles the message's class.
         """
         client = self._client
-        envelope = client._envelope(self.node, self.actor_name, message, pb.ENVELOPE_KIND_ONEWAY)
+        envelope = client._envelope(
+            self.node, self.actor_name, message, pb.ENVELOPE_KIND_ONEWAY, self._serializer
+        )
         await client._send_oneway(pb.Frame(envelope=envelope))
 
     def __repr__(self) -> str:
@@ -478,6 +554,14 @@ class RemoteAddr(Generic[A_co]):
 
     def __hash__(self) -> int:
         return hash((id(self._client), self.node, self.actor_name))
+
+
+def _decode_reply(serializer: Serializer, reply: pb.Envelope, cls: type[Resp]) -> Resp:
+    try:
+        return decode(serializer, reply.payload, cls)
+    except PayloadDecodeError as exc:
+        # The server sent something that does not parse: a protocol fault on its side.
+        raise ProtocolError(str(exc)) from exc
 
 
 RemoteClient.__module__ = "cinema.remote"

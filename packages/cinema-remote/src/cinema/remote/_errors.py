@@ -16,6 +16,7 @@ __all__ = [
     "UnknownActor",
     "UnknownExtension",
     "UnknownMessageType",
+    "UnknownSerializer",
 ]
 
 
@@ -56,6 +57,11 @@ class UnknownMessageType(RemoteError):
     """The server does not know the message type, or the target actor does not handle it."""
 
 
+class UnknownSerializer(UnknownMessageType):
+    """No serializer is registered under the name a message carries, or none handles the
+    message's class (install the serializer's plugin on both sides, or pass ``serializer=``)."""
+
+
 class UnknownExtension(RemoteError):
     """The server has no handler registered for that extension kind."""
 
@@ -82,6 +88,7 @@ for _cls in (
     PayloadDecodeError,
     UnknownActor,
     UnknownMessageType,
+    UnknownSerializer,
     UnknownExtension,
     RemoteHandlerError,
 ):

@@ -8,20 +8,19 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Self, final
 
-from google.protobuf.message import Message as ProtoMessage
-
 from cinema._addr import Addr
 from cinema._errors import ActorFailed, ActorStopped, UnhandledMessage
+from cinema._plugins import PluginRegistry
+from cinema.abc import Serializer
 
-from ._errors import PayloadDecodeError, RemoteHandlerError, UnknownActor, UnknownMessageType
-from ._protobuf import ProtobufSerializer, find_message_class, type_name_of
+from ._errors import RemoteHandlerError, UnknownActor, UnknownMessageType, UnknownSerializer
+from ._protobuf import find_message_class
+from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode, wire_name
 from .proto import wire_pb2 as pb
 
 __all__ = ["ActorHandler", "LocalNode", "MessageRouter", "RemoteHandler", "Router"]
 
 log = logging.getLogger("cinema.remote")
-
-_SERIALIZER = ProtobufSerializer()
 
 
 class RemoteHandler(ABC):
@@ -37,17 +36,14 @@ class RemoteHandler(ABC):
         """Handle one request or one-way envelope."""
 
 
-def _decode(envelope: pb.Envelope, cls: type[ProtoMessage]) -> ProtoMessage:
-    if envelope.serializer not in ("", _SERIALIZER.name):
-        raise UnknownMessageType(f"unsupported serializer {envelope.serializer!r}")
-    try:
-        return _SERIALIZER.decode(envelope.payload, cls)
-    except ValueError as exc:
-        raise PayloadDecodeError(str(exc)) from exc
+def encode_reply(
+    request: pb.Envelope, reply: object, serializer: Serializer, serializers: Serializers
+) -> pb.Envelope:
+    """The REPLY envelope carrying a handler's return value (``None``: no value).
 
-
-def encode_reply(request: pb.Envelope, reply: object) -> pb.Envelope:
-    """The REPLY envelope carrying a handler's return value (``None``: no value)."""
+    The reply uses the request's serializer when it handles the reply's class, else the one
+    ``serializers`` picks for that class.
+    """
     envelope = pb.Envelope(
         kind=pb.ENVELOPE_KIND_REPLY,
         correlation_id=request.correlation_id,
@@ -56,19 +52,28 @@ def encode_reply(request: pb.Envelope, reply: object) -> pb.Envelope:
     )
     if reply is None:
         return envelope
-    if not isinstance(reply, ProtoMessage):
-        raise RemoteHandlerError(
-            "TypeError",
-            f"the handler for {request.message_type} returned a {type(reply).__qualname__},"
-            " which is not a protobuf message",
-        )
-    envelope.message_type = type_name_of(type(reply))
-    envelope.payload = _SERIALIZER.encode(reply)
+    cls = type(reply)
+    if not serializer.handles(cls):
+        try:
+            serializer = serializers.for_class(cls)
+        except UnknownSerializer as exc:
+            raise RemoteHandlerError(
+                "TypeError",
+                f"the handler for {request.message_type} returned a {cls.__qualname__},"
+                f" which no serializer handles (not a protobuf message): {exc}",
+            ) from exc
+    envelope.message_type = serializer.type_name(cls)
+    envelope.payload = serializer.encode(reply)
+    envelope.serializer = wire_name(serializer)
     return envelope
 
 
 async def deliver(
-    addr: Addr[Any], message: ProtoMessage, request: pb.Envelope
+    addr: Addr[Any],
+    message: object,
+    request: pb.Envelope,
+    serializer: Serializer,
+    serializers: Serializers,
 ) -> pb.Envelope | None:
     """Hand ``message`` to a local actor; translate its outcome into a reply or an error."""
     try:
@@ -83,7 +88,7 @@ async def deliver(
         raise RemoteHandlerError(type(cause).__qualname__, str(cause)) from exc
     except ActorStopped:
         raise
-    return encode_reply(request, reply)
+    return encode_reply(request, reply, serializer, serializers)
 
 
 @final
@@ -91,19 +96,33 @@ class LocalNode:
     """This process's identity on the network, and the actors it serves to remote peers.
 
     :param name: the node name clients address (``client.remote_addr(T, name, actor)``).
+    :param plugins: where serializers are found, by the name a message carries and by message
+        class; by default the installed plugins (:func:`cinema.load_plugins`).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, plugins: PluginRegistry | None = None) -> None:
         self.name = name
         self._exposed: dict[str, Addr[Any]] = {}
+        self.serializers = Serializers(plugins)
+        # Every class a handler of this node was made for, by wire type name: how a message
+        # for an exposed actor is decoded when no route names its type (only protobuf can
+        # find a class by name by itself).
+        self._types: dict[str, type] = {}
 
-    def handler(self, addr: Addr[Any], message_type: type[ProtoMessage]) -> ActorHandler:
+    def handler(
+        self, addr: Addr[Any], message_type: type, *, serializer: SerializerChoice = None
+    ) -> ActorHandler:
         """A handler that delivers messages of ``message_type`` to the actor at ``addr``.
 
         Give it to :class:`RemoteServer` directly or combine several with
         :class:`MessageRouter`.
+
+        :param serializer: the serializer that names ``message_type`` on the wire (instance or
+            registered name); by default the one whose ``handles()`` accepts it (protobuf for
+            protobuf classes). Requests are decoded with whichever serializer they name.
+        :raises UnknownSerializer: no serializer handles ``message_type``.
         """
-        return ActorHandler(self, addr, message_type)
+        return ActorHandler(self, addr, message_type, serializer=serializer)
 
     def expose(self, name: str, addr: Addr[Any]) -> None:
         """Serve the actor at ``addr`` under ``name``: requests naming it go to it whatever
@@ -128,13 +147,22 @@ class LocalNode:
 class ActorHandler(RemoteHandler):
     """Delivers one message type to one actor (made by :meth:`LocalNode.handler`)."""
 
-    def __init__(self, node: LocalNode, addr: Addr[Any], message_type: type[ProtoMessage]) -> None:
-        if not _SERIALIZER.handles(message_type):
-            raise TypeError(f"{message_type!r} is not a protobuf message class")
+    def __init__(
+        self,
+        node: LocalNode,
+        addr: Addr[Any],
+        message_type: type,
+        *,
+        serializer: SerializerChoice = None,
+    ) -> None:
+        if not isinstance(message_type, type):
+            raise TypeError(f"{message_type!r} is not a message class")
         self.node = node
         self.addr = addr
         self.message_type = message_type
-        self.type_name = _SERIALIZER.type_name(message_type)
+        self.serializer = node.serializers.for_class(message_type, serializer)
+        self.type_name = self.serializer.type_name(message_type)
+        node._types.setdefault(self.type_name, message_type)
         # Served alone (without a MessageRouter), it routes like a router of one type.
         self._router = Router(node, {self.type_name: self})
 
@@ -142,8 +170,17 @@ class ActorHandler(RemoteHandler):
         return await self._router.handle(envelope)
 
     async def deliver(self, envelope: pb.Envelope) -> pb.Envelope | None:
-        """Decode and deliver, without any routing checks."""
-        return await deliver(self.addr, _decode(envelope, self.message_type), envelope)
+        """Decode (with the serializer the envelope names) and deliver, without any routing
+        checks."""
+        serializers = self.node.serializers
+        serializer = serializers.named(envelope.serializer)
+        cls = self.message_type
+        if serializer is not self.serializer and not serializer.handles(cls):
+            raise UnknownMessageType(
+                f"serializer {serializer.name!r} does not handle {envelope.message_type}"
+            )
+        message: object = decode(serializer, envelope.payload, cls)
+        return await deliver(self.addr, message, envelope, serializer, serializers)
 
     def __repr__(self) -> str:
         return f"<ActorHandler {self.type_name} -> {self.addr!r}>"
@@ -156,19 +193,26 @@ class Router(RemoteHandler):
     def __init__(self, node: LocalNode | None, routes: Mapping[str, ActorHandler]) -> None:
         self.node = node
         self._routes = dict(routes)
+        self._serializers = node.serializers if node is not None else Serializers()
 
     @property
     def routes(self) -> Mapping[str, ActorHandler]:
-        """The type routes by full protobuf type name."""
+        """The type routes by wire type name (the full name for protobuf types)."""
         return MappingProxyType(self._routes)
 
-    def _resolve_type(self, type_name: str) -> type[ProtoMessage]:
+    def _resolve_type(self, type_name: str, serializer: Serializer) -> type:
         route = self._routes.get(type_name)
-        if route is not None:
-            return route.message_type
-        cls = find_message_class(type_name)
+        cls: type | None = route.message_type if route is not None else None
+        if cls is None and self.node is not None:
+            cls = self.node._types.get(type_name)
+        if cls is None and serializer is PROTOBUF:
+            cls = find_message_class(type_name)
         if cls is None:
             raise UnknownMessageType(f"unknown message type {type_name!r}")
+        if not serializer.handles(cls):
+            raise UnknownMessageType(
+                f"serializer {serializer.name!r} does not handle {type_name!r}"
+            )
         return cls
 
     async def handle(self, envelope: pb.Envelope) -> pb.Envelope | None:
@@ -178,16 +222,19 @@ class Router(RemoteHandler):
                 f"node {envelope.target_node!r} is not served here (this is {node.name!r})"
             )
         if node is not None and envelope.actor_name:
-            addr = node.exposed.get(envelope.actor_name)
+            addr = node._exposed.get(envelope.actor_name)
             if addr is not None:
-                cls = self._resolve_type(envelope.message_type)
-                return await deliver(addr, _decode(envelope, cls), envelope)
+                serializers = self._serializers
+                serializer = serializers.named(envelope.serializer)
+                cls = self._resolve_type(envelope.message_type, serializer)
+                message: object = decode(serializer, envelope.payload, cls)
+                return await deliver(addr, message, envelope, serializer, serializers)
         route = self._routes.get(envelope.message_type)
         if route is not None:
             return await route.deliver(envelope)
-        # Say what is actually wrong: a type nobody here knows, or a known type sent to a name
-        # that is not exposed and has no route.
-        self._resolve_type(envelope.message_type)
+        # Say what is actually wrong: an unknown serializer, a type nobody here knows, or a
+        # known type sent to a name that is not exposed and has no route.
+        self._resolve_type(envelope.message_type, self._serializers.named(envelope.serializer))
         if envelope.actor_name:
             raise UnknownActor(
                 f"no actor named {envelope.actor_name!r} and no route for {envelope.message_type!r}"
@@ -215,15 +262,20 @@ class MessageRouter:
         self._node = node
         self._routes: dict[str, ActorHandler] = {}
 
-    def route(self, message_type: type[ProtoMessage], handler: ActorHandler) -> Self:
+    def route(self, message_type: type, handler: ActorHandler) -> Self:
         """Send messages of ``message_type`` to ``handler``.
+
+        Routes are keyed by the type's wire name (from the handler's serializer), so type names
+        are one namespace per router whatever serializer names them.
 
         :raises ValueError: the type is routed already, or the handler is for another type, or
             handlers of different nodes are mixed.
         """
-        name = _SERIALIZER.type_name(message_type)
         if handler.message_type is not message_type:
-            raise ValueError(f"handler for {handler.type_name} cannot serve {name}")
+            raise ValueError(
+                f"handler for {handler.type_name} cannot serve {message_type.__qualname__}"
+            )
+        name = handler.type_name
         if name in self._routes:
             raise ValueError(f"{name} is routed already")
         if self._node is None:

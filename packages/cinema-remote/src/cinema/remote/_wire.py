@@ -20,6 +20,7 @@ from ._errors import (
     UnknownActor,
     UnknownExtension,
     UnknownMessageType,
+    UnknownSerializer,
 )
 from .proto import wire_pb2 as pb
 
@@ -102,6 +103,9 @@ def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped:
     if kind == pb.ERROR_KIND_UNKNOWN_ACTOR:
         return UnknownActor(text)
     if kind == pb.ERROR_KIND_UNKNOWN_MESSAGE_TYPE:
+        # An additive refinement: older peers see a plain unknown type.
+        if error.type_name == UnknownSerializer.__qualname__:
+            return UnknownSerializer(text)
         return UnknownMessageType(text)
     if kind == pb.ERROR_KIND_HANDLER_ERROR:
         return RemoteHandlerError(error.type_name, error.message)
