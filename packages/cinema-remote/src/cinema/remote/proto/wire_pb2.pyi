@@ -289,11 +289,11 @@ class Envelope(_message.Message):
     actor_name: _builtins.str
     """actor name the sender addresses ("" = route by type)"""
     message_type: _builtins.str
-    """full protobuf name of the payload's type, e.g. "calc.Add" """
+    """the payload type's wire name: for protobuf, e.g. "calc.Add" """
     payload: _builtins.bytes
     """the serialized message ("" with message_type "" = no value)"""
     serializer: _builtins.str
-    """"" or "protobuf" """
+    """"" (= "protobuf") or the name of a serializer plugin"""
     @_builtins.property
     def error(self) -> Global___Error:
         """only in replies"""
