@@ -12,6 +12,7 @@ import anyio
 from google.protobuf.message import Message as ProtoMessage
 
 from cinema._actor import Actor
+from cinema._backend import Backend, Future
 from cinema._plugins import PluginRegistry
 from cinema.abc import Connection, Serializer
 
@@ -22,6 +23,7 @@ from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode
 from ._wire import (
     NONCE_SIZE,
     PROTOCOL_VERSION,
+    body_frame,
     client_proof,
     error_from_wire,
     parse_frame,
@@ -54,8 +56,17 @@ class _Pending:
         self.reply: pb.Frame | None = None
         self.error: BaseException | None = None
         # Set while its caller waits for another task to read the reply (made lazily: the
-        # caller that reads for itself never needs one).
-        self.wake: anyio.Event | None = None
+        # caller that reads for itself never needs one). A bare backend future: an anyio
+        # Event costs several times more, and one is needed for nearly every pipelined call.
+        self.wake: Future | None = None
+
+    def done(self) -> bool:
+        return self.reply is not None or self.error is not None
+
+    def set_wake(self) -> None:
+        wake = self.wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
 
 def _as_secret(secret: bytes | str | None) -> bytes | None:
@@ -102,6 +113,10 @@ class RemoteClient:
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
         self._reading = False
+        self._backend: Backend | None = None  # bound to the event loop at the handshake
+        # The connection's has_frame() if it has one: a reader then also dispatches replies
+        # that already arrived before it returns, saving the next caller a turn as reader.
+        self._has_frame = getattr(conn, "has_frame", None)
         self._ready = False
         self._handshake_lock = anyio.Lock()
         self._error: ConnectionLost | None = None
@@ -144,10 +159,8 @@ class RemoteClient:
         :raises UnknownExtension: the server has no handler for ``kind``.
         :raises RemoteHandlerError: the server's extension handler raised.
         """
-        frame = pb.Frame(
-            extension=pb.Extension(kind=kind, envelope_kind=pb.ENVELOPE_KIND_REQUEST, data=data)
-        )
-        reply = await self._request(frame, timeout)
+        request = pb.Extension(kind=kind, envelope_kind=pb.ENVELOPE_KIND_REQUEST, data=data)
+        reply = await self._request_body(request, timeout)
         ext = reply.extension
         if ext.HasField("error"):
             raise error_from_wire(ext.error)
@@ -156,9 +169,7 @@ class RemoteClient:
     async def send_extension(self, kind: str, data: bytes) -> None:
         """Send a one-way protocol-extension frame; return once written."""
         await self._send_oneway(
-            pb.Frame(
-                extension=pb.Extension(kind=kind, envelope_kind=pb.ENVELOPE_KIND_ONEWAY, data=data)
-            )
+            body_frame(pb.Extension(kind=kind, envelope_kind=pb.ENVELOPE_KIND_ONEWAY, data=data))
         )
 
     async def aclose(self) -> None:
@@ -193,12 +204,12 @@ class RemoteClient:
         for pending in self._pending.values():
             if pending.reply is None and pending.error is None:
                 pending.error = error
-                if pending.wake is not None:
-                    pending.wake.set()
+                pending.set_wake()
 
-    async def _write(self, frame: pb.Frame) -> None:
+    async def _write(self, data: bytes) -> None:
+        """Send one serialized ``Frame``."""
         try:
-            await self._conn.send_frame(frame.SerializeToString())
+            await self._conn.send_frame(data)
         except _BROKEN as exc:
             self._fail(ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}"))
             self._check()
@@ -222,6 +233,7 @@ class RemoteClient:
                     # Shielded: a caller's timeout or cancellation must not leave the connection
                     # half-way through the handshake; the handshake has its own time limit.
                     with anyio.CancelScope(shield=True), anyio.fail_after(self._handshake_timeout):
+                        self._backend = Backend()
                         await self._handshake()
                 except BaseException:
                     # A handshake cut short (timeout, cancellation) leaves the connection in an
@@ -239,7 +251,7 @@ class RemoteClient:
                 hello=pb.Hello(
                     protocol_version=PROTOCOL_VERSION, node=self._node, client_nonce=nonce
                 )
-            )
+            ).SerializeToString()
         )
         frame = await self._read()
         body = frame.WhichOneof("body")
@@ -262,7 +274,7 @@ class RemoteClient:
             ):
                 await self._abort(AuthenticationError("the server does not know the secret"))
             proof = client_proof(self._secret, welcome.server_nonce, nonce)
-            await self._write(pb.Frame(auth=pb.Auth(client_proof=proof)))
+            await self._write(pb.Frame(auth=pb.Auth(client_proof=proof)).SerializeToString())
 
     async def _abort(self, error: Exception) -> None:
         lost = error if isinstance(error, ConnectionLost) else ConnectionLost(str(error))
@@ -297,50 +309,61 @@ class RemoteClient:
             log.debug("dropping late reply %d from %s", cid, self._conn.remote_address)
             return
         pending.reply = frame
-        if pending.wake is not None:
-            pending.wake.set()
+        pending.set_wake()
 
     def _hand_over(self) -> None:
         """Wake one waiting caller so that it takes over reading."""
         for pending in self._pending.values():
             if pending.wake is not None and pending.reply is None and pending.error is None:
-                pending.wake.set()
+                pending.set_wake()
                 return
 
     async def _wait(self, pending: _Pending) -> None:
         while pending.reply is None and pending.error is None:
             if self._reading:
-                pending.wake = anyio.Event()
+                assert self._backend is not None
+                pending.wake = self._backend.new_future()
                 try:
-                    await pending.wake.wait()
+                    await pending.wake
                 finally:
                     pending.wake = None
                 continue
             self._reading = True
             try:
-                while pending.reply is None and pending.error is None:
+                while not pending.done():
                     self._dispatch(await self._read())
+                # Replies that arrived along with this one are handed out now (no waiting):
+                # otherwise each would cost a hand-over to another caller first.
+                has_frame = self._has_frame
+                if has_frame is not None:
+                    while self._error is None and has_frame():
+                        self._dispatch(await self._read())
             finally:
                 self._reading = False
 
     async def _request(self, frame: pb.Frame, limit: float | None) -> pb.Frame:
-        if limit is None:
-            return await self._exchange(frame)
-        with anyio.fail_after(limit):
-            return await self._exchange(frame)
+        """Send a request ``Frame`` (an envelope or an extension) and return the reply frame."""
+        body = frame.envelope if frame.HasField("envelope") else frame.extension
+        return await self._request_body(body, limit)
 
-    async def _exchange(self, frame: pb.Frame) -> pb.Frame:
-        await self._ensure_ready()
+    async def _request_body(
+        self, body: pb.Envelope | pb.Extension, limit: float | None
+    ) -> pb.Frame:
+        if limit is None:
+            return await self._exchange(body)
+        with anyio.fail_after(limit):
+            return await self._exchange(body)
+
+    async def _exchange(self, body: pb.Envelope | pb.Extension) -> pb.Frame:
+        if not self._ready or self._error is not None:
+            await self._ensure_ready()
         cid = self._next_id
         self._next_id += 1
         pending = _Pending()
         self._pending[cid] = pending
         try:
-            if frame.HasField("envelope"):
-                frame.envelope.correlation_id = cid
-            else:
-                frame.extension.correlation_id = cid
-            await self._write(frame)
+            body.correlation_id = cid
+            await self._write(body_frame(body))
             await self._wait(pending)
         finally:
             del self._pending[cid]
@@ -351,9 +374,9 @@ class RemoteClient:
         assert pending.reply is not None
         return pending.reply
 
-    async def _send_oneway(self, frame: pb.Frame) -> None:
+    async def _send_oneway(self, data: bytes) -> None:
         await self._ensure_ready()
-        await self._write(frame)
+        await self._write(data)
 
     async def _envelope_request(
         self,
@@ -373,7 +396,7 @@ class RemoteClient:
             payload=serializer.encode(message),
             serializer=wire,
         )
-        reply = (await self._request(pb.Frame(envelope=envelope), limit)).envelope
+        reply = (await self._request_body(envelope, limit)).envelope
         if reply.HasField("error"):
             raise error_from_wire(reply.error)
         # Replies use the request's serializer unless the reply's class needed another.
@@ -538,7 +561,7 @@ class RemoteAddr(Generic[A_co]):
         envelope = client._envelope(
             self.node, self.actor_name, message, pb.ENVELOPE_KIND_ONEWAY, self._serializer
         )
-        await client._send_oneway(pb.Frame(envelope=envelope))
+        await client._send_oneway(body_frame(envelope))
 
     def __repr__(self) -> str:
         return f"<RemoteAddr {self.actor_type.__qualname__} {self.actor_name!r}@{self.node!r}>"

@@ -26,6 +26,7 @@ from .proto import wire_pb2 as pb
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "body_frame",
     "client_proof",
     "error_from_wire",
     "error_to_wire",
@@ -53,6 +54,32 @@ def server_proof(secret: bytes, client_nonce: bytes, server_nonce: bytes) -> byt
 def client_proof(secret: bytes, server_nonce: bytes, client_nonce: bytes) -> bytes:
     """The client's HMAC proof that it knows the shared secret."""
     return _mac(secret, b"cinema-v1 client", server_nonce, client_nonce)
+
+
+# Frame.envelope is field 4 and Frame.extension field 5, both length-delimited (wire type 2).
+_ENVELOPE_TAG: Final = bytes([4 << 3 | 2])
+_EXTENSION_TAG: Final = bytes([5 << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def body_frame(body: pb.Envelope | pb.Extension) -> bytes:
+    """The serialized ``Frame`` holding ``body`` (an envelope or an extension frame).
+
+    Byte for byte what ``Frame(envelope=body).SerializeToString()`` gives, without copying
+    ``body`` into a new ``Frame`` first (done for every message, so it matters).
+    """
+    data = body.SerializeToString()
+    tag = _ENVELOPE_TAG if isinstance(body, pb.Envelope) else _EXTENSION_TAG
+    size = len(data)
+    return tag + (bytes((size,)) if size < 0x80 else _varint(size)) + data
 
 
 def parse_frame(data: bytes) -> pb.Frame:
