@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 from anyio.abc import TaskGroup
 
+from cinema._backend import Backend, Future
 from cinema.abc import Connection
 
 from .proto import wire_pb2 as pb
@@ -35,11 +36,17 @@ _DONE = object()
 class _Turn:
     """An idle task's wake-up call: with a frame to handle, or to read the next one."""
 
-    __slots__ = ("event", "frame")
+    __slots__ = ("frame", "future")
 
-    def __init__(self) -> None:
-        self.event = anyio.Event()
+    def __init__(self, future: Future) -> None:
+        # A bare backend future rather than an anyio Event: one is made per pipelined request.
+        self.future = future
         self.frame: pb.Frame | None = None
+
+    def wake(self, frame: pb.Frame | None = None) -> None:
+        if not self.future.done():
+            self.frame = frame
+            self.future.set_result(None)
 
 
 @final
@@ -67,6 +74,8 @@ class ConnectionTasks:
         self._done = False
         self._busy = 0  # requests read and not yet handled
         self._last_activity = anyio.current_time()
+        self._backend = Backend()
+        self._has_frame = getattr(conn, "has_frame", None)
 
     def spawn(self, frame: pb.Frame | None = None) -> None:
         """Start a task that handles ``frame``, or that takes the reading role at once."""
@@ -97,17 +106,16 @@ class ConnectionTasks:
     async def _spread(self) -> None:
         """Hand frames that already arrived to other tasks, so that they run concurrently
         (pipelined requests), before this task handles its own."""
-        has_frame = getattr(self._conn, "has_frame", None)
+        has_frame = self._has_frame
         if has_frame is None:
             return
-        while not self._done and has_frame() and (self._idle or self._tasks < self._limit):
+        idle = self._idle
+        while not self._done and has_frame() and (idle or self._tasks < self._limit):
             frame = await self._read()  # returns at once: the frame is buffered
             if frame is None:
                 return
-            if self._idle:
-                turn = self._idle.popleft()
-                turn.frame = frame
-                turn.event.set()
+            if idle:
+                idle.popleft().wake(frame)
             else:
                 self.spawn(frame)
 
@@ -115,7 +123,7 @@ class ConnectionTasks:
         if self._done:
             return
         if self._idle:
-            self._idle.popleft().event.set()
+            self._idle.popleft().wake()
         elif self._tasks < self._limit:
             self.spawn()
         else:
@@ -128,9 +136,15 @@ class ConnectionTasks:
         if self._reader_wanted:
             self._reader_wanted = False
             return _READ
-        turn = _Turn()
+        turn = _Turn(self._backend.new_future())
         self._idle.append(turn)
-        await turn.event.wait()
+        try:
+            await turn.future
+        except BaseException:
+            # Cancelled while idle: nobody may hand this task a frame any more.
+            if turn in self._idle:
+                self._idle.remove(turn)
+            raise
         if turn.frame is not None:
             return turn.frame
         return _DONE if self._done else _READ
@@ -139,7 +153,7 @@ class ConnectionTasks:
         self._done = True
         self.closing = closing
         while self._idle:
-            self._idle.popleft().event.set()
+            self._idle.popleft().wake()
         if closing is not None and self.task_group is not None:
             # The peer is being sent away: drop its running requests.
             self.task_group.cancel_scope.cancel()
@@ -148,7 +162,7 @@ class ConnectionTasks:
         """The next request, or ``None`` once the connection is done."""
         server = self._server
         idle_timeout = server.idle_timeout
-        has_frame = getattr(self._conn, "has_frame", None)
+        has_frame = self._has_frame
         if has_frame is not None and has_frame():
             # Already buffered: no waiting, so no idle timer either.
             try:

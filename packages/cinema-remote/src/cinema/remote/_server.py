@@ -36,6 +36,7 @@ from ._wire import (
     MIN_NONCE_SIZE,
     NONCE_SIZE,
     PROTOCOL_VERSION,
+    body_frame,
     client_proof,
     error_to_wire,
     parse_frame,
@@ -373,9 +374,9 @@ class RemoteServer:
             raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"unexpected {body} frame")
         return True
 
-    async def _reply(self, conn: Connection, peer: str, frame: pb.Frame) -> None:
+    async def _reply(self, conn: Connection, peer: str, body: pb.Envelope | pb.Extension) -> None:
         try:
-            await conn.send_frame(frame.SerializeToString())
+            await conn.send_frame(body_frame(body))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             log.debug("cannot reply to %s: %s", peer, exc)
 
@@ -409,9 +410,11 @@ class RemoteServer:
             return
         if answer is None:
             answer = pb.Envelope(kind=pb.ENVELOPE_KIND_REPLY)
-        answer.kind = pb.ENVELOPE_KIND_REPLY
-        answer.correlation_id = envelope.correlation_id
-        await self._reply(conn, peer, pb.Frame(envelope=answer))
+        if answer.kind != pb.ENVELOPE_KIND_REPLY:
+            answer.kind = pb.ENVELOPE_KIND_REPLY
+        if answer.correlation_id != envelope.correlation_id:
+            answer.correlation_id = envelope.correlation_id
+        await self._reply(conn, peer, answer)
 
     async def _handle_extension(self, conn: Connection, peer: str, ext: pb.Extension) -> None:
         answer = pb.Extension(
@@ -430,7 +433,7 @@ class RemoteServer:
         except Exception as exc:
             answer.error.CopyFrom(self._failure(peer, f"extension {ext.kind}", exc))
         if ext.envelope_kind == pb.ENVELOPE_KIND_REQUEST:
-            await self._reply(conn, peer, pb.Frame(extension=answer))
+            await self._reply(conn, peer, answer)
 
 
 RemoteServer.__module__ = "cinema.remote"
