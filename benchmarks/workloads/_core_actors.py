@@ -69,6 +69,11 @@ class AsyncCounter(Actor):
         self.count += 1
 
     @handler
+    async def ping(self, msg: Ping, ctx: Context[Self]) -> int:
+        self.count += 1
+        return self.count
+
+    @handler
     async def flush(self, msg: Flush, ctx: Context[Self]) -> int:
         return self.count
 
@@ -136,10 +141,17 @@ async def tell(n: int, *, async_handler: bool) -> Metrics:
     return {"msgs_per_s": rate}
 
 
-async def ask(n: int) -> Metrics:
-    """Sequential ``await addr.send(msg)`` from one task."""
+async def ask(n: int, *, async_handler: bool = False) -> Metrics:
+    """Sequential ``await addr.send(msg)`` from one task.
+
+    With a sync handler and an idle actor, Cinema may run the handler inline in the sender's
+    task; an ``async def`` handler always goes through the actor's dispatcher and back.
+    """
     async with ActorSystem() as system:
-        send = system.spawn(Counter()).send
+        addr: Addr[Counter | AsyncCounter] = system.spawn(
+            AsyncCounter() if async_handler else Counter()
+        )
+        send = addr.send
 
         async def batch(count: int) -> float:
             started = now()

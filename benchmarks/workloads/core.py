@@ -51,10 +51,10 @@ def _tell(n: int, backend: str, async_handler: bool = False) -> Metrics:
     return run_anyio(partial(_core_actors.tell, n, async_handler=async_handler), backend)
 
 
-def _ask(n: int, backend: str) -> Metrics:
+def _ask(n: int, backend: str, async_handler: bool = False) -> Metrics:
     from benchmarks.workloads import _core_actors
 
-    return run_anyio(partial(_core_actors.ask, n), backend)
+    return run_anyio(partial(_core_actors.ask, n, async_handler=async_handler), backend)
 
 
 def _spawn_idle(n: int, backend: str) -> Metrics:
@@ -113,6 +113,17 @@ def _workloads() -> list[Workload]:
                 backend=backend,
                 requires=requires,
                 compare={"msgs_per_s": tell_vs},
+            ),
+            Workload(
+                name=f"ask_async_handler[{backend}]",
+                title="Cinema ask: sequential await addr.send(), async def handler",
+                run=partial(_ask, backend=backend, async_handler=True),
+                size=50_000,
+                quick_size=5_000,
+                metrics=("round_trips_per_s",),
+                backend=backend,
+                requires=requires,
+                compare={"round_trips_per_s": ask_vs},
             ),
             Workload(
                 name=f"spawn_idle[{backend}]",
