@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, final, overload
 
@@ -114,9 +115,12 @@ class RemoteClient:
         self._pending: dict[int, _Pending] = {}
         self._reading = False
         self._backend: Backend | None = None  # bound to the event loop at the handshake
-        # The connection's has_frame() if it has one: a reader then also dispatches replies
-        # that already arrived before it returns, saving the next caller a turn as reader.
-        self._has_frame = getattr(conn, "has_frame", None)
+        # The connection's receive_frame_nowait() if it has one: a reader then dispatches the
+        # replies that arrived together without a coroutine per frame, and before it returns
+        # (saving another caller a turn as reader).
+        self._nowait: Callable[[], bytes | None] | None = getattr(
+            conn, "receive_frame_nowait", None
+        )
         self._ready = False
         self._handshake_lock = anyio.Lock()
         self._error: ConnectionLost | None = None
@@ -318,7 +322,25 @@ class RemoteClient:
                 pending.set_wake()
                 return
 
+    def _dispatch_buffered(self) -> None:
+        """Dispatch every reply already buffered whole, without awaiting."""
+        nowait = self._nowait
+        if nowait is None:
+            return
+        while self._error is None:
+            data = nowait()
+            if data is None:
+                return
+            try:
+                frame = parse_frame(data)
+            except ProtocolError as exc:
+                self._fail(ConnectionLost(f"connection to {self._conn.remote_address}: {exc}"))
+                return
+            self._dispatch(frame)
+
     async def _wait(self, pending: _Pending) -> None:
+        """Wait for ``pending`` to complete: as the reader (dispatching every reply that comes
+        in), or woken by the reader."""
         while pending.reply is None and pending.error is None:
             if self._reading:
                 assert self._backend is not None
@@ -332,12 +354,9 @@ class RemoteClient:
             try:
                 while not pending.done():
                     self._dispatch(await self._read())
-                # Replies that arrived along with this one are handed out now (no waiting):
-                # otherwise each would cost a hand-over to another caller first.
-                has_frame = self._has_frame
-                if has_frame is not None:
-                    while self._error is None and has_frame():
-                        self._dispatch(await self._read())
+                    # The replies that came in the same read are handed out now, also when
+                    # this caller's own is among them: otherwise each would cost a hand-over.
+                    self._dispatch_buffered()
             finally:
                 self._reading = False
 
@@ -396,7 +415,12 @@ class RemoteClient:
             payload=serializer.encode(message),
             serializer=wire,
         )
-        reply = (await self._request_body(envelope, limit)).envelope
+        if limit is None:
+            frame = await self._exchange(envelope)
+        else:
+            with anyio.fail_after(limit):
+                frame = await self._exchange(envelope)
+        reply = frame.envelope
         if reply.HasField("error"):
             raise error_from_wire(reply.error)
         # Replies use the request's serializer unless the reply's class needed another.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 import anyio
@@ -75,7 +76,11 @@ class ConnectionTasks:
         self._busy = 0  # requests read and not yet handled
         self._last_activity = anyio.current_time()
         self._backend = Backend()
-        self._has_frame = getattr(conn, "has_frame", None)
+        # Connections that can hand out buffered frames synchronously (the built-in ones):
+        # requests that arrived together are then spread without a coroutine per frame.
+        self._nowait: Callable[[], bytes | None] | None = getattr(
+            conn, "receive_frame_nowait", None
+        )
 
     def spawn(self, frame: pb.Frame | None = None) -> None:
         """Start a task that handles ``frame``, or that takes the reading role at once."""
@@ -90,12 +95,15 @@ class ConnectionTasks:
                 frame = await self._read()
                 if frame is None:
                     return
-                await self._spread()
+                self._spread()
                 self._pass_reading_role()
             else:
                 frame = assigned
             try:
-                await server._handle(conn, peer, frame)
+                if frame.HasField("envelope"):
+                    await server._handle_envelope(conn, peer, frame.envelope)
+                else:
+                    await server._handle_extension(conn, peer, frame.extension)
             finally:
                 self._busy -= 1
             turn = await self._next_turn()
@@ -103,21 +111,39 @@ class ConnectionTasks:
                 return
             assigned = turn if isinstance(turn, pb.Frame) else None
 
-    async def _spread(self) -> None:
+    def _spread(self) -> None:
         """Hand frames that already arrived to other tasks, so that they run concurrently
         (pipelined requests), before this task handles its own."""
-        has_frame = self._has_frame
-        if has_frame is None:
-            return
         idle = self._idle
-        while not self._done and has_frame() and (idle or self._tasks < self._limit):
-            frame = await self._read()  # returns at once: the frame is buffered
+        while not self._done and (idle or self._tasks < self._limit):
+            frame = self._read_buffered()
             if frame is None:
                 return
             if idle:
                 idle.popleft().wake(frame)
             else:
                 self.spawn(frame)
+
+    def _read_buffered(self) -> pb.Frame | None:
+        """The next request if one is buffered whole; ``None`` if none is (or the connection
+        is done: then ``_done`` is set)."""
+        nowait = self._nowait
+        if nowait is None:
+            return None
+        data = nowait()
+        if data is None:
+            return None
+        server = self._server
+        try:
+            frame = server._parse(data)
+            if not server._check_frame(frame, self._peer):
+                self._finish(None)
+                return None
+        except Closing as exc:
+            self._finish(exc)
+            return None
+        self._busy += 1
+        return frame
 
     def _pass_reading_role(self) -> None:
         if self._done:
@@ -162,18 +188,9 @@ class ConnectionTasks:
         """The next request, or ``None`` once the connection is done."""
         server = self._server
         idle_timeout = server.idle_timeout
-        has_frame = self._has_frame
-        if has_frame is not None and has_frame():
-            # Already buffered: no waiting, so no idle timer either.
-            try:
-                frame = await server._receive(self._conn, self._peer)
-                if frame is None or not server._check_frame(frame, self._peer):
-                    self._finish(None)
-                    return None
-            except Closing as exc:
-                self._finish(exc)
-                return None
-            self._busy += 1
+        # Already buffered: no waiting, so no idle timer either.
+        frame = self._read_buffered()
+        if frame is not None or self._done:
             return frame
         while True:
             # One cancel scope per read rather than a timer per frame; when the deadline

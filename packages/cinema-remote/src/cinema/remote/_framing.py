@@ -152,6 +152,12 @@ class StreamConnection(Connection):
         """Whether :meth:`receive_frame` would return a frame without waiting."""
         return self._decoder.has_frame()
 
+    def receive_frame_nowait(self) -> bytes | None:
+        """The next frame if one is buffered whole (else ``None``), without awaiting."""
+        if self._closed:
+            return None
+        return self._decoder.next_frame()
+
     @property
     def stream(self) -> ByteStream:
         """The underlying byte stream (e.g. to read TLS attributes)."""

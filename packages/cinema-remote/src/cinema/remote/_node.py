@@ -8,13 +8,22 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Self, final
 
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
+
 from cinema._addr import Addr
 from cinema._errors import ActorFailed, ActorStopped, UnhandledMessage
 from cinema._plugins import PluginRegistry
 from cinema.abc import Serializer
 
-from ._errors import RemoteHandlerError, UnknownActor, UnknownMessageType, UnknownSerializer
-from ._protobuf import find_message_class
+from ._errors import (
+    PayloadDecodeError,
+    RemoteHandlerError,
+    UnknownActor,
+    UnknownMessageType,
+    UnknownSerializer,
+)
+from ._protobuf import find_message_class, type_name_of
 from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode, wire_name
 from .proto import wire_pb2 as pb
 
@@ -53,6 +62,11 @@ def encode_reply(
     if reply is None:
         return envelope
     cls = type(reply)
+    if isinstance(reply, ProtoMessage) and (serializer is PROTOBUF or not serializer.handles(cls)):
+        # The common case, without the generic lookups (this runs for every reply).
+        envelope.message_type = type_name_of(cls)
+        envelope.payload = reply.SerializeToString()
+        return envelope
     if not serializer.handles(cls):
         try:
             serializer = serializers.for_class(cls)
@@ -163,6 +177,10 @@ class ActorHandler(RemoteHandler):
         self.serializer = node.serializers.for_class(message_type, serializer)
         self.type_name = self.serializer.type_name(message_type)
         node._types.setdefault(self.type_name, message_type)
+        # Protobuf requests for a protobuf type decode without the generic lookups.
+        self._protobuf: type[ProtoMessage] | None = None
+        if self.serializer is PROTOBUF and issubclass(message_type, ProtoMessage):
+            self._protobuf = message_type
         # Served alone (without a MessageRouter), it routes like a router of one type.
         self._router = Router(node, {self.type_name: self})
 
@@ -173,6 +191,16 @@ class ActorHandler(RemoteHandler):
         """Decode (with the serializer the envelope names) and deliver, without any routing
         checks."""
         serializers = self.node.serializers
+        protobuf = self._protobuf
+        if protobuf is not None and not envelope.serializer:
+            try:
+                request = protobuf.FromString(envelope.payload)
+            except DecodeError as exc:
+                raise PayloadDecodeError(
+                    f"protobuf cannot decode {len(envelope.payload)} bytes as"
+                    f" {protobuf.__qualname__}: {exc}"
+                ) from exc
+            return await deliver(self.addr, request, envelope, PROTOBUF, serializers)
         serializer = serializers.named(envelope.serializer)
         cls = self.message_type
         if serializer is not self.serializer and not serializer.handles(cls):

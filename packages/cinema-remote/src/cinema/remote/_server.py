@@ -30,7 +30,7 @@ from ._errors import (
     UnknownExtension,
 )
 from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
-from ._node import RemoteHandler
+from ._node import ActorHandler, RemoteHandler
 from ._wire import (
     MAX_NONCE_SIZE,
     MIN_NONCE_SIZE,
@@ -102,6 +102,10 @@ class RemoteServer:
     ) -> None:
         self._listener = listener
         self._handler = handler
+        # A lone ActorHandler routes through its own router: call that directly.
+        self._handle_request = (
+            handler._router.handle if isinstance(handler, ActorHandler) else handler.handle
+        )
         self._secret = secret.encode() if isinstance(secret, str) else secret
         handler_node = getattr(handler, "node", None)
         self.node = node if node is not None else getattr(handler_node, "name", "")
@@ -282,6 +286,13 @@ class RemoteServer:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             log.warning("connection from %s broke: %s", peer, exc)
             return None
+        return self._parse(data)
+
+    def _parse(self, data: bytes) -> pb.Frame:
+        """Parse a received frame.
+
+        :raises _Closing: the frame is oversized or malformed.
+        """
         if len(data) > self.max_frame_size:
             # Transports that do their own framing cannot check before reading.
             raise _Closing(
@@ -387,15 +398,9 @@ class RemoteServer:
             log.error("internal error serving %s (%s)", peer, what, exc_info=exc)
         return error_to_wire(exc)
 
-    async def _handle(self, conn: Connection, peer: str, frame: pb.Frame) -> None:
-        if frame.HasField("envelope"):
-            await self._handle_envelope(conn, peer, frame.envelope)
-        else:
-            await self._handle_extension(conn, peer, frame.extension)
-
     async def _handle_envelope(self, conn: Connection, peer: str, envelope: pb.Envelope) -> None:
         try:
-            answer = await self._handler.handle(envelope)
+            answer = await self._handle_request(envelope)
         except Exception as exc:
             what = f"{envelope.message_type} for {envelope.actor_name or '-'}"
             error = self._failure(peer, what, exc)
