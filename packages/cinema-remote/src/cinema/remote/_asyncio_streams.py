@@ -24,7 +24,7 @@ from anyio.abc import SocketAttribute
 from cinema.abc import Connection, Listener
 
 from ._errors import FrameTooLarge
-from ._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from ._framing import _HEADER, DEFAULT_MAX_FRAME_SIZE, FrameDecoder
 
 __all__ = ["AsyncioStreamConnection", "AsyncioStreamListener", "on_asyncio"]
 
@@ -178,7 +178,10 @@ class AsyncioStreamConnection(Connection):
         transport = self._transport
         if transport.is_closing():
             raise anyio.BrokenResourceError("the connection is closed")
-        data = encode_frame(frame)
+        size = len(frame)
+        if size > DEFAULT_MAX_FRAME_SIZE:
+            raise FrameTooLarge(size, DEFAULT_MAX_FRAME_SIZE)
+        data = _HEADER.pack(size) + frame
         batch = self._batch
         if batch is None:
             # The first frame since the last one received goes out at once. (For a

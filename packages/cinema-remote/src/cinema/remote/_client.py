@@ -18,7 +18,7 @@ from cinema._plugins import PluginRegistry
 from cinema.abc import Connection, Serializer
 
 from ._errors import AuthenticationError, ConnectionLost, PayloadDecodeError, ProtocolError
-from ._protobuf import find_message_class
+from ._protobuf import find_message_class, type_name_of
 from ._rpc import Req, Resp, Rpc
 from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode
 from ._wire import (
@@ -412,7 +412,9 @@ class RemoteClient:
             target_node=node,
             actor_name=actor,
             message_type=type_name,
-            payload=serializer.encode(message),
+            payload=message.SerializeToString()
+            if serializer is PROTOBUF and isinstance(message, ProtoMessage)
+            else serializer.encode(message),
             serializer=wire,
         )
         if limit is None:
@@ -564,16 +566,24 @@ class RemoteAddr(Generic[A_co]):
         reply, serializer = await self._client._envelope_request(
             self.node, self.actor_name, message, limit, self._serializer
         )
-        expected = (
-            serializer.type_name(rpc.response)
-            if serializer.handles(rpc.response)
-            else f"{rpc.response.__qualname__} ({serializer.name} does not handle it)"
-        )
+        response = rpc.response
+        if serializer is PROTOBUF and issubclass(response, ProtoMessage):
+            expected = type_name_of(response)  # cached: this runs for every call
+        elif serializer.handles(response):
+            expected = serializer.type_name(response)
+        else:
+            expected = f"{response.__qualname__} ({serializer.name} does not handle it)"
         if reply.message_type != expected:
             raise ProtocolError(
                 f"expected a {expected} reply, got {reply.message_type or 'no value'!r}"
             )
-        return _decode_reply(serializer, reply, rpc.response)
+        try:
+            return serializer.decode(reply.payload, response)
+        except (ValueError, TypeError) as exc:
+            # The server sent something that does not parse: a protocol fault on its side.
+            raise ProtocolError(
+                f"{serializer.name} cannot decode the reply as {response.__qualname__}: {exc}"
+            ) from exc
 
     async def do_send(self, message: object) -> None:
         """Send a one-way message; return once it is written (no reply, no remote errors).
