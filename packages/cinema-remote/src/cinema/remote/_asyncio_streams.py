@@ -35,6 +35,8 @@ log = logging.getLogger("cinema.remote")
 _READ_HIGH_WATER: Final = 1024 * 1024
 _READ_LOW_WATER: Final = 256 * 1024
 _TLS_HANDSHAKE_TIMEOUT: Final = 10.0
+# Frames sent in a row are written together, this many at most per write.
+_BATCH_FRAMES: Final = 4
 
 
 def on_asyncio() -> bool:
@@ -190,10 +192,15 @@ class AsyncioStreamConnection(Connection):
             self._batch = []
         else:
             # More frames before anything came back (pipelining, many replies): they go out
-            # together, in one write at the start of the next event-loop pass.
+            # together, in one write at the start of the next event-loop pass; but never more
+            # than a few at a time, so that the peer starts on the first ones while this side
+            # makes the rest (both sides then work in parallel rather than in turns).
             if not batch:
                 asyncio.get_running_loop().call_soon(self._flush)
             batch.append(data)
+            if len(batch) >= _BATCH_FRAMES:
+                transport.write(b"".join(batch))
+                batch.clear()
         protocol = self._protocol
         if protocol.writing_paused and not protocol.lost:
             # The peer reads slowly: wait for the transport's buffer to drain.
