@@ -147,12 +147,24 @@ async def test_secret_never_travels() -> None:
     async with calc_server(secret=secret) as (server, _calc, _addr):
         conn = await TcpTransport().connect(server.address)
         original = conn.send_frame
+        original_nowait = getattr(conn, "send_frame_nowait", None)
 
         async def recording(frame: bytes) -> None:
             sent.append(frame)
             await original(frame)
 
+        def recording_nowait(frame: bytes) -> bool:
+            assert original_nowait is not None
+            done: bool = original_nowait(frame)
+            if done:
+                sent.append(frame)
+            return done
+
+        # Spy on the wire: both ways a frame can leave (on asyncio, frames that need no
+        # waiting leave without a coroutine).
         conn.send_frame = recording  # type: ignore[method-assign]  # spy on the wire
+        if original_nowait is not None:
+            conn.send_frame_nowait = recording_nowait  # type: ignore[attr-defined]  # spy on the wire
         async with RemoteClient(conn, secret=secret) as client:
             remote = client.remote_addr(Calculator, "calc-server", "calculator")
             with anyio.fail_after(10):

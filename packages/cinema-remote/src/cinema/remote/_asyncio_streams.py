@@ -175,8 +175,28 @@ class AsyncioStreamConnection(Connection):
         return frame
 
     async def send_frame(self, frame: bytes) -> None:
+        protocol = self._protocol
+        while not self.send_frame_nowait(frame):
+            # The peer reads slowly: wait for the transport's buffer to drain.
+            if protocol.drained is None:
+                protocol.drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(protocol.drained)
+            if protocol.lost:
+                raise anyio.BrokenResourceError("the connection was lost")
+
+    def send_frame_nowait(self, frame: bytes) -> bool:
+        """Write (or queue, see :meth:`send_frame`) one frame without awaiting, unless the
+        peer reads too slowly: replies and requests need no coroutine of their own this way.
+
+        :returns: ``True`` once written or queued; ``False`` (nothing written) while the
+            transport's buffer is full: then ``await send_frame(frame)`` instead.
+        :raises anyio.ClosedResourceError, anyio.BrokenResourceError: as ``send_frame``.
+        """
         if self._closed:
             raise anyio.ClosedResourceError
+        protocol = self._protocol
+        if protocol.writing_paused and not protocol.lost:
+            return False
         transport = self._transport
         if transport.is_closing():
             raise anyio.BrokenResourceError("the connection is closed")
@@ -201,14 +221,7 @@ class AsyncioStreamConnection(Connection):
             if len(batch) >= _BATCH_FRAMES:
                 transport.write(b"".join(batch))
                 batch.clear()
-        protocol = self._protocol
-        if protocol.writing_paused and not protocol.lost:
-            # The peer reads slowly: wait for the transport's buffer to drain.
-            if protocol.drained is None:
-                protocol.drained = asyncio.get_running_loop().create_future()
-            await asyncio.shield(protocol.drained)
-            if protocol.lost:
-                raise anyio.BrokenResourceError("the connection was lost")
+        return True
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, None

@@ -121,6 +121,7 @@ class RemoteClient:
         self._nowait: Callable[[], bytes | None] | None = getattr(
             conn, "receive_frame_nowait", None
         )
+        self._send_nowait: Callable[[bytes], bool] | None = getattr(conn, "send_frame_nowait", None)
         self._ready = False
         self._handshake_lock = anyio.Lock()
         self._error: ConnectionLost | None = None
@@ -213,10 +214,27 @@ class RemoteClient:
     async def _write(self, data: bytes) -> None:
         """Send one serialized ``Frame``."""
         try:
-            await self._conn.send_frame(data)
+            nowait = self._send_nowait
+            if nowait is None or not nowait(data):
+                await self._conn.send_frame(data)
         except _BROKEN as exc:
             self._fail(ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}"))
             self._check()
+
+    def _write_nowait(self, data: bytes) -> bool:
+        """Send one serialized ``Frame`` without awaiting if the connection can.
+
+        :returns: whether it was sent; if not, ``await _write(data)``.
+        """
+        nowait = self._send_nowait
+        if nowait is None:
+            return False
+        try:
+            return nowait(data)
+        except _BROKEN as exc:
+            self._fail(ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}"))
+            self._check()
+            raise  # unreachable: _check raises
 
     async def _read(self) -> pb.Frame:
         try:
@@ -382,7 +400,9 @@ class RemoteClient:
         self._pending[cid] = pending
         try:
             body.correlation_id = cid
-            await self._write(body_frame(body))
+            data = body_frame(body)
+            if not self._write_nowait(data):
+                await self._write(data)
             await self._wait(pending)
         finally:
             del self._pending[cid]
