@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
 from collections.abc import Callable
@@ -56,7 +57,13 @@ class ConnectionTasks:
 
     The task that reads a request also handles it, so a request reaches its handler without a
     hop through a queue; before handling, it hands requests that arrived with it to idle tasks
-    and passes the reading role on (starting tasks as needed, up to ``max_in_flight``). With
+    and passes the reading role on (starting tasks as needed, up to ``max_in_flight``).
+
+    On asyncio the hand-out is lazy: the reader handles the requests that arrived together one
+    after the other, and hands out the rest only if one of them makes it wait (a callback
+    scheduled with ``call_soon`` runs exactly when the reader's task yields). Most handlers run
+    inline and never wait, so most requests then cost no task switch at all; one that waits
+    still never holds up the requests behind it. With
     ``max_in_flight`` requests in progress, nobody reads until one completes: backpressure
     instead of unbounded memory. Tasks are kept for the connection's life: starting a task
     costs more than a small request.
@@ -81,6 +88,9 @@ class ConnectionTasks:
         self._nowait: Callable[[], bytes | None] | None = getattr(
             conn, "receive_frame_nowait", None
         )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if self._nowait is not None and self._backend.name == "asyncio":
+            self._loop = asyncio.get_running_loop()
 
     def spawn(self, frame: pb.Frame | None = None) -> None:
         """Start a task that handles ``frame``, or that takes the reading role at once."""
@@ -91,21 +101,33 @@ class ConnectionTasks:
     async def _run(self, assigned: pb.Frame | None) -> None:
         server, conn, peer = self._server, self._conn, self._peer
         while True:
+            batch: deque[pb.Frame] | None = None
             if assigned is None:
                 frame = await self._read()
                 if frame is None:
                     return
-                self._spread()
+                if self._loop is not None:
+                    batch = self._take_buffered()
+                    if batch:
+                        # Runs when this task next yields: if it is still busy then, the
+                        # requests it has not reached go to other tasks.
+                        self._loop.call_soon(self._release, batch)
+                else:
+                    self._spread()
                 self._pass_reading_role()
             else:
                 frame = assigned
-            try:
-                if frame.HasField("envelope"):
-                    await server._handle_envelope(conn, peer, frame.envelope)
-                else:
-                    await server._handle_extension(conn, peer, frame.extension)
-            finally:
-                self._busy -= 1
+            while True:
+                try:
+                    if frame.HasField("envelope"):
+                        await server._handle_envelope(conn, peer, frame.envelope)
+                    else:
+                        await server._handle_extension(conn, peer, frame.extension)
+                finally:
+                    self._busy -= 1
+                if not batch:
+                    break
+                frame = batch.popleft()
             turn = await self._next_turn()
             if turn is _DONE:
                 return
@@ -119,6 +141,27 @@ class ConnectionTasks:
             frame = self._read_buffered()
             if frame is None:
                 return
+            if idle:
+                idle.popleft().wake(frame)
+            else:
+                self.spawn(frame)
+
+    def _take_buffered(self) -> deque[pb.Frame]:
+        """The requests already buffered whole, as many as other tasks could take."""
+        batch: deque[pb.Frame] = deque()
+        # Requests read count against max_in_flight whoever holds them (_busy includes them).
+        while self._busy < self._limit and not self._done:
+            frame = self._read_buffered()
+            if frame is None:
+                break
+            batch.append(frame)
+        return batch
+
+    def _release(self, batch: deque[pb.Frame]) -> None:
+        """Hand the requests the reader has not reached yet to other tasks."""
+        idle = self._idle
+        while batch and (idle or self._tasks < self._limit):
+            frame = batch.popleft()
             if idle:
                 idle.popleft().wake(frame)
             else:
@@ -148,7 +191,10 @@ class ConnectionTasks:
     def _pass_reading_role(self) -> None:
         if self._done:
             return
-        if self._idle:
+        if self._busy >= self._limit:
+            # max_in_flight requests read and not done: the next task to finish one reads.
+            self._reader_wanted = True
+        elif self._idle:
             self._idle.popleft().wake()
         elif self._tasks < self._limit:
             self.spawn()
