@@ -52,6 +52,19 @@ class _Turn:
 
 
 @final
+class _Handoff:
+    """What a reader hands out if it has to wait: the requests it has not reached, and the
+    reading role."""
+
+    __slots__ = ("batch", "cancelled", "released")
+
+    def __init__(self, batch: deque[pb.Frame]) -> None:
+        self.batch = batch
+        self.released = False  # the callback ran: the reader waited, and gave its role away
+        self.cancelled = False  # the reader never waited: the callback does nothing
+
+
+@final
 class ConnectionTasks:
     """The tasks that read and handle one connection's requests (leader/followers).
 
@@ -60,10 +73,11 @@ class ConnectionTasks:
     and passes the reading role on (starting tasks as needed, up to ``max_in_flight``).
 
     On asyncio the hand-out is lazy: the reader handles the requests that arrived together one
-    after the other, and hands out the rest only if one of them makes it wait (a callback
-    scheduled with ``call_soon`` runs exactly when the reader's task yields). Most handlers run
-    inline and never wait, so most requests then cost no task switch at all; one that waits
-    still never holds up the requests behind it. With
+    after the other, and hands out the rest (and the reading role) only if one of them makes it
+    wait: a callback scheduled with ``call_soon`` runs exactly when the reader's task yields.
+    Most handlers run inline and never wait, so the reader then goes on reading itself and most
+    requests cost no task switch at all; one that waits still never holds up the requests
+    behind it. With
     ``max_in_flight`` requests in progress, nobody reads until one completes: backpressure
     instead of unbounded memory. Tasks are kept for the connection's life: starting a task
     costs more than a small request.
@@ -102,19 +116,20 @@ class ConnectionTasks:
         server, conn, peer = self._server, self._conn, self._peer
         while True:
             batch: deque[pb.Frame] | None = None
+            handoff: _Handoff | None = None
             if assigned is None:
                 frame = await self._read()
                 if frame is None:
                     return
                 if self._loop is not None:
-                    batch = self._take_buffered()
-                    if batch:
-                        # Runs when this task next yields: if it is still busy then, the
-                        # requests it has not reached go to other tasks.
-                        self._loop.call_soon(self._release, batch)
+                    handoff = _Handoff(self._take_buffered())
+                    batch = handoff.batch
+                    # Runs when this task next yields: if it is still handling these requests
+                    # then, the ones it has not reached and the reading role go to others.
+                    self._loop.call_soon(self._release, handoff)
                 else:
                     self._spread()
-                self._pass_reading_role()
+                    self._pass_reading_role()
             else:
                 frame = assigned
             while True:
@@ -128,6 +143,11 @@ class ConnectionTasks:
                 if not batch:
                     break
                 frame = batch.popleft()
+            if handoff is not None and not handoff.released:
+                # Never waited: still the reader, so read on (no task switch at all).
+                handoff.cancelled = True
+                assigned = None
+                continue
             turn = await self._next_turn()
             if turn is _DONE:
                 return
@@ -157,15 +177,20 @@ class ConnectionTasks:
             batch.append(frame)
         return batch
 
-    def _release(self, batch: deque[pb.Frame]) -> None:
-        """Hand the requests the reader has not reached yet to other tasks."""
-        idle = self._idle
+    def _release(self, handoff: _Handoff) -> None:
+        """The reader waits: hand the requests it has not reached yet and the reading role to
+        other tasks."""
+        if handoff.cancelled:
+            return
+        handoff.released = True
+        batch, idle = handoff.batch, self._idle
         while batch and (idle or self._tasks < self._limit):
             frame = batch.popleft()
             if idle:
                 idle.popleft().wake(frame)
             else:
                 self.spawn(frame)
+        self._pass_reading_role()
 
     def _read_buffered(self) -> pb.Frame | None:
         """The next request if one is buffered whole; ``None`` if none is (or the connection
