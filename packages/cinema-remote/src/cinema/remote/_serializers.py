@@ -52,7 +52,7 @@ class Serializers:
     ) -> None:
         self._plugins = plugins
         self._by_class: dict[type, Serializer] = {}
-        self._described: dict[tuple[type, Serializer | None], tuple[Serializer, str, str]] = {}
+        self._described: dict[type, tuple[Serializer, str, str]] = {}
         self._default: Serializer | None = None
         if default is not None:
             self._default = self.resolve(default)
@@ -69,12 +69,15 @@ class Serializers:
         :raises UnknownSerializer: no serializer handles ``cls``.
         :raises TypeError: ``choice`` does not handle ``cls``.
         """
-        key = (cls, choice)
-        found = self._described.get(key)
-        if found is None:
+        if choice is not None:
+            # Not cached: callers may make any number of serializer instances.
             serializer = self.for_class(cls, choice)
+            return serializer, serializer.type_name(cls), wire_name(serializer)
+        found = self._described.get(cls)
+        if found is None:
+            serializer = self.for_class(cls)
             found = (serializer, serializer.type_name(cls), wire_name(serializer))
-            self._described[key] = found
+            self._described[cls] = found
         return found
 
     @property
