@@ -172,6 +172,22 @@ class Addr(Generic[A_co]):
             else:
                 ctx._sched = False
             return result
+        if (
+            isinstance(entry, AsyncHandler)
+            and not ctx._sched
+            and ctx._state == RUNNING
+            and not dispatcher._hurry
+        ):
+            # The actor is idle and the handler is async: hand it straight to a worker task,
+            # skipping the dispatcher (the mailbox is empty, so order is kept).
+            ctx._sched = True
+            fut = dispatcher.new_future()
+            args = (ctx._actor, msg, ctx)
+            dispatcher.start_handler(ctx, entry.func, args, fut)
+            if timeout is None:
+                return await fut
+            with anyio.fail_after(timeout):
+                return await fut
         return await self._send_queued(ctx, msg, timeout)
 
     async def _send_queued(self, ctx: Context[Any], msg: object, timeout: float | None) -> object:

@@ -36,6 +36,8 @@ logger = logging.getLogger("cinema")
 # the dispatcher handles in all before it yields to the event loop.
 PER_ACTOR = 256
 PER_TURN = 4096
+# Worker tasks kept waiting for async steps once they are done with one.
+MAX_IDLE_WORKERS = 32
 
 # Why a scheduled actor is parked (Context._wait).
 WAIT_OP = 1
@@ -78,6 +80,8 @@ class Dispatcher:
         self._hurry = False
         self._deferred: deque[tuple[Context[Any], int, Any, tuple[Any, ...], Any]] = deque()
         self._ops: set[anyio.CancelScope] = set()
+        # Idle worker tasks, each waiting on its future for the next async step.
+        self._idle: list[Future] = []
         self._scope: anyio.CancelScope | None = None
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -314,8 +318,27 @@ class Dispatcher:
         if self._hurry:
             self._deferred.append((ctx, kind, func, args, reply))
             return
+        job = (ctx, kind, func, args, reply)
+        idle = self._idle
+        while idle:
+            slot = idle.pop()
+            if not slot.done():
+                slot.set_result(job)
+                return
         assert self._tg is not None
-        self._tg.start_soon(self._op, ctx, kind, func, args, reply)
+        self._tg.start_soon(self._worker, job)
+
+    async def _worker(self, job: tuple[Context[Any], int, Any, tuple[Any, ...], Any]) -> None:
+        # Async steps run in pooled worker tasks: handing a step to an idle worker costs one
+        # task switch, starting a task several times that.
+        idle = self._idle
+        while True:
+            await self._op(*job)
+            if len(idle) >= MAX_IDLE_WORKERS:
+                return
+            slot = self.new_future()
+            idle.append(slot)
+            job = await slot
 
     async def _op(
         self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
@@ -407,7 +430,10 @@ class Dispatcher:
             if kind == STARTED and ctx._state == STARTING:
                 ctx._state = RUNNING
         ctx._wait = 0
-        self.schedule(ctx)
+        if ctx._state == RUNNING and not ctx._mailbox and ctx._failure is None:
+            ctx._sched = False  # idle again: nothing for the dispatcher to do
+        else:
+            self.schedule(ctx)
 
     def cancel_ops(self) -> None:
         """Cancel every running async step except ``stopped`` hooks."""
