@@ -339,29 +339,38 @@ class Dispatcher:
 
     async def _worker(self, job: tuple[Context[Any], int, Any, tuple[Any, ...], Any]) -> None:
         # Async steps run in pooled worker tasks: handing a step to an idle worker costs one
-        # task switch, starting a task several times that.
+        # task switch, starting a task several times that. The worker's scope is what shutdown
+        # cancels once the grace period is over.
         idle = self._idle
-        while True:
-            await self._op(*job)
-            if len(idle) >= MAX_IDLE_WORKERS:
-                return
-            slot = self.new_future()
-            idle.append(slot)
-            job = await slot
+        scope = anyio.CancelScope()
+        self._ops.add(scope)
+        try:
+            with scope:
+                while True:
+                    await self._op(*job)
+                    if scope.cancel_called or len(idle) >= MAX_IDLE_WORKERS:
+                        return
+                    slot = self.new_future()
+                    idle.append(slot)
+                    job = await slot
+        finally:
+            self._ops.discard(scope)
 
     async def _op(
         self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
     ) -> None:
         # The task's own context: lets send() spot an actor awaiting a reply from itself.
         current_actor.set(ctx)
-        # stopped() runs shielded: it must run even when shutdown cancels handlers.
-        scope = anyio.CancelScope(shield=kind == STOPPED_HOOK)
-        self._ops.add(scope)
         ok = False
         result: Any = None
         error: Exception | None = None
         try:
-            with scope:
+            if kind == STOPPED_HOOK:
+                # stopped() runs shielded: it must run even when shutdown cancels handlers.
+                with anyio.CancelScope(shield=True):
+                    result = await func(*args)
+                ok = True
+            else:
                 turns = 0
                 while True:
                     result = await func(*args)
@@ -369,8 +378,8 @@ class Dispatcher:
                     if step is None:
                         ok = True
                         break
-                    # The next queued message also has an async handler: run it in this
-                    # task rather than handing the actor back and starting another task.
+                    # The next queued message also has an async handler: run it here rather
+                    # than handing the actor back to the dispatcher.
                     func, args, reply = step
                     turns += 1
                     if turns % 16 == 0:
@@ -378,7 +387,6 @@ class Dispatcher:
         except Exception as exc:
             error = exc
         finally:
-            self._ops.discard(scope)
             self._op_done(ctx, kind, args, reply, ok, result, error)
 
     def _next_async(
@@ -445,10 +453,9 @@ class Dispatcher:
             self.schedule(ctx)
 
     def cancel_ops(self) -> None:
-        """Cancel every running async step except ``stopped`` hooks."""
+        """Cancel every worker task (``stopped`` hooks inside run shielded)."""
         for scope in list(self._ops):
-            if not scope.shield:
-                scope.cancel()
+            scope.cancel()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
