@@ -172,23 +172,24 @@ class Dispatcher:
         get = ctx._table.get
         popleft = mailbox.popleft
         count = 0
-        for count in range(1, limit + 1):  # noqa: B007  # count is the result
-            item = popleft()
-            func = get(type(item))
-            if func is None:
-                if not self._special(ctx, item):
-                    break
-            else:
-                try:
-                    func(actor, item, ctx)
-                except Parked:
-                    break
-                except Exception as exc:
-                    ctx._failure = exc
-                    break
-            if not mailbox:
-                break
-        return count
+        try:
+            for count in range(limit):  # count is the result
+                item = popleft()  # IndexError once the mailbox is empty ends the turn
+                func = get(type(item))
+                if func is None:
+                    if not self._special(ctx, item):
+                        return count + 1
+                else:
+                    try:
+                        func(actor, item, ctx)
+                    except Parked:
+                        return count + 1
+                    except Exception as exc:
+                        ctx._failure = exc
+                        return count + 1
+        except IndexError:
+            return count
+        return limit
 
     def _run_bounded(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
         actor = ctx._actor

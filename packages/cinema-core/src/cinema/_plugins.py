@@ -48,6 +48,7 @@ _KNOWN_PROVIDERS: Final = {
     "tcp": "cinema-remote",
     "unix": "cinema-remote",
     "protobuf": "cinema-remote",
+    "mem": "cinema-cluster",
 }
 
 
