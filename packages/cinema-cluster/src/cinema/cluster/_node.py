@@ -170,9 +170,7 @@ class ClusterNode:
     ) -> bool | None:
         tg, self._task_group = self._task_group, None
         assert tg is not None
-        cancelled = exc_type is not None and issubclass(
-            exc_type, anyio.get_cancelled_exc_class()
-        )
+        cancelled = exc_type is not None and issubclass(exc_type, anyio.get_cancelled_exc_class())
         try:
             # Cancellation means "stop now" (and is how a crash is simulated): no goodbye then.
             if not cancelled:
