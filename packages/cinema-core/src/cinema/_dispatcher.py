@@ -698,13 +698,10 @@ class Dispatcher:
     def enqueue(self, ctx: Context[Any], item: object) -> bool:
         """Queue a runtime item; False (and a dead letter if it matters) if ``ctx`` is dead."""
         if ctx._state >= STOPPING:
-            cls = type(item)
-            if cls is Sys:
-                self._system._dead_letter(item.msg, ctx)  # type: ignore[attr-defined]  # Sys
-            elif cls is StreamItem:
-                ack = item.ack  # type: ignore[attr-defined]  # StreamItem
-                if not ack.done():
-                    ack.set_result(False)
+            if isinstance(item, Sys):
+                self._system._dead_letter(item.msg, ctx)
+            elif isinstance(item, StreamItem) and not item.ack.done():
+                item.ack.set_result(False)
             return False
         mailbox = ctx._mailbox
         if mailbox is None:
