@@ -18,7 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.examples.test_readme import _BLOCK, RUN_LINE, Block, section_text  # noqa: E402
+from tests.examples.test_readme import (  # noqa: E402
+    _BLOCK,
+    RUN_LINE,
+    Block,
+    check_program,
+    section_text,
+)
 
 BLOCKS = [Block("cluster", m.group(1)) for m in _BLOCK.finditer(section_text("cluster"))]
 PROGRAMS = [block for block in BLOCKS if block.title is not None]
@@ -35,29 +41,7 @@ def test_the_section_has_programs() -> None:
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @pytest.mark.parametrize("block", PROGRAMS, ids=lambda block: block.slug)
 def test_program_runs(block: Block, backend: str, tmp_path: Path) -> None:
-    code = block.code
-    if backend != "asyncio":
-        code = code.rstrip().removesuffix(RUN_LINE) + f"anyio.run(main, backend={backend!r})\n"
-    script = tmp_path / f"{block.slug}.py"
-    script.write_text(code, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stderr == "", done.stderr
-    lines = done.stdout.splitlines()
-    every, ordered = block.expected()
-    missing = [line for line in every if line not in lines]
-    assert not missing, f"missing {missing} in:\n{done.stdout}"
-    position = 0
-    for line in ordered:
-        assert line in lines[position:], f"{line!r} out of order in:\n{done.stdout}"
-        position = lines.index(line, position) + 1
+    check_program(block, backend, tmp_path)
 
 
 def test_fragments_compile() -> None:

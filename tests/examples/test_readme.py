@@ -89,6 +89,11 @@ def test_readme_has_programs() -> None:
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @pytest.mark.parametrize("block", PROGRAMS, ids=lambda block: block.slug)
 def test_readme_program_runs(block: Block, backend: str, tmp_path: Path) -> None:
+    check_program(block, backend, tmp_path)
+
+
+def check_program(block: Block, backend: str, tmp_path: Path) -> None:
+    """Run a README program on ``backend``; it must print its ``# prints:`` lines in order."""
     code = block.code
     if backend != "asyncio":
         code = code.rstrip().removesuffix(RUN_LINE) + f"anyio.run(main, backend={backend!r})\n"
