@@ -158,6 +158,8 @@ class Addr(Generic[A_co]):
             else:
                 await dispatcher.checkpoint()
                 if ctx._sched or ctx._state != RUNNING:
+                    if ctx._state >= STOPPING:  # stopped while this task yielded
+                        raise ActorStopped(f"{self!r} is stopped")
                     return await self._send_queued(ctx, msg, timeout)
             ctx._sched = True
             try:
@@ -191,8 +193,7 @@ class Addr(Generic[A_co]):
         return await self._send_queued(ctx, msg, timeout)
 
     async def _send_queued(self, ctx: Context[Any], msg: object, timeout: float | None) -> object:
-        if ctx._state >= STOPPING:
-            raise ActorStopped(f"{self!r} is stopped")
+        # The caller checked that the actor is alive, with no await since.
         if timeout is None:
             return await self._enqueue_and_wait(ctx, msg)
         with anyio.fail_after(timeout):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._addr import Ask as Ask
-
 if TYPE_CHECKING:
     from ._timers import TimerHandle
 
