@@ -19,6 +19,7 @@ from anyio.abc import SocketStream, TaskGroup
 
 from cinema import Actor, ActorSystem, Addr, Context, handler
 from cinema.remote import LocalNode, MessageRouter, RemoteServer, rpc
+from tests.backends import NETWORK_BACKENDS, BackendParam, network_backend
 from tests.cluster.protos.cluster_test_pb2 import Ping as Ping
 from tests.cluster.protos.cluster_test_pb2 import Pong as Pong
 from tests.remote.protos.remote_test_pb2 import Add as Add
@@ -259,11 +260,11 @@ def _is_accept_race(context: dict[str, object]) -> bool:
 
 
 @pytest.fixture
-async def accept_races(anyio_backend: str) -> AsyncIterator[list[dict[str, object]]]:
+async def accept_races(anyio_backend_name: str) -> AsyncIterator[list[dict[str, object]]]:
     """Records the asyncio accept race (a cancelled ``loop.sock_accept`` that still accepted
     and leaked a socket; fixed in cinema-remote) for the tests that check it never happens."""
     races: list[dict[str, object]] = []
-    if anyio_backend != "asyncio":
+    if anyio_backend_name != "asyncio":
         yield races
         return
     loop = asyncio.get_running_loop()
@@ -282,3 +283,9 @@ async def accept_races(anyio_backend: str) -> AsyncIterator[list[dict[str, objec
         yield races
     finally:
         loop.set_exception_handler(previous)
+
+
+@pytest.fixture(params=NETWORK_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> BackendParam:
+    """The remote and cluster contracts run on asyncio, trio and asyncio+uvloop."""
+    return network_backend(request)

@@ -53,6 +53,7 @@ from tests.acceptance.remote_support import (
     free_port,
 )
 from tests.acceptance.remote_support import accept_races as accept_races
+from tests.acceptance.remote_support import anyio_backend as anyio_backend
 from tests.acceptance.support import Outcome
 
 pytestmark = pytest.mark.anyio

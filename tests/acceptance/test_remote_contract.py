@@ -51,6 +51,7 @@ from tests.acceptance.remote_support import (
     serve_counter,
 )
 from tests.acceptance.remote_support import accept_races as accept_races
+from tests.acceptance.remote_support import anyio_backend as anyio_backend
 from tests.acceptance.support import Outcome
 
 pytestmark = pytest.mark.anyio
