@@ -164,7 +164,7 @@ async def test_secret_never_travels() -> None:
         # waiting leave without a coroutine).
         conn.send_frame = recording  # type: ignore[method-assign]  # spy on the wire
         if original_nowait is not None:
-            conn.send_frame_nowait = recording_nowait  # type: ignore[attr-defined]  # spy on the wire
+            conn.send_frame_nowait = recording_nowait  # type: ignore[method-assign]  # spy on the wire
         async with RemoteClient(conn, secret=secret) as client:
             remote = client.remote_addr(Calculator, "calc-server", "calculator")
             with anyio.fail_after(10):

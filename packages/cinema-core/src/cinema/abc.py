@@ -65,6 +65,27 @@ class Connection(ABC):
     async def aclose(self) -> None:
         """Close the connection. Idempotent; pending ``receive_frame`` calls fail."""
 
+    def send_frame_nowait(self, frame: bytes) -> bool:
+        """Send (or queue, as ``send_frame`` may) one frame without awaiting, if the connection
+        can do so now: a fast path, so that a reply needs no coroutine of its own.
+
+        The default cannot: it returns ``False``, and the caller awaits ``send_frame``.
+
+        :returns: ``True`` once the frame is written or queued in order; ``False`` if nothing
+            was sent (then ``await send_frame(frame)`` instead).
+        :raises anyio.BrokenResourceError: the connection broke.
+        :raises anyio.ClosedResourceError: this side already closed it.
+        """
+        return False
+
+    def receive_frame_nowait(self) -> bytes | None:
+        """The next frame if one has already arrived whole, without awaiting (a fast path for
+        frames that arrived together); ``None`` if none has, or the connection cannot tell.
+
+        The default returns ``None``: the caller awaits ``receive_frame``.
+        """
+        return None
+
     @property
     def remote_address(self) -> str:
         """A human-readable description of the peer, used in log lines."""

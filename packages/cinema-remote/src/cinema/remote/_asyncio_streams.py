@@ -15,7 +15,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import anyio
 from anyio.abc import Listener as AnyioListener
@@ -24,7 +24,7 @@ from anyio.abc import SocketAttribute
 from cinema.abc import Connection, Listener
 
 from ._errors import FrameTooLarge
-from ._framing import _HEADER, DEFAULT_MAX_FRAME_SIZE, FrameDecoder
+from ._framing import _HEADER, DEFAULT_MAX_FRAME_SIZE, MAX_WIRE_FRAME_SIZE, FrameDecoder
 
 __all__ = ["AsyncioStreamConnection", "AsyncioStreamListener", "on_asyncio"]
 
@@ -35,6 +35,8 @@ log = logging.getLogger("cinema.remote")
 _READ_HIGH_WATER: Final = 1024 * 1024
 _READ_LOW_WATER: Final = 256 * 1024
 _TLS_HANDSHAKE_TIMEOUT: Final = 10.0
+# How long aclose() lets the transport flush what is buffered before dropping it.
+_CLOSE_GRACE: Final = 0.25
 # Frames sent in a row are written together, this many at most per write.
 _BATCH_FRAMES: Final = 4
 
@@ -66,8 +68,8 @@ class _FrameProtocol(asyncio.Protocol):
         self.closed: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without deriving from it.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -76,7 +78,11 @@ class _FrameProtocol(asyncio.Protocol):
             # Refused on the length prefix: stop reading, the receiver raises it.
             self.error = exc
             self._pause_reading()
-        if self.decoder.buffered > _READ_HIGH_WATER:
+        decoder = self.decoder
+        if decoder.buffered > _READ_HIGH_WATER and decoder.has_frame():
+            # Whole frames pile up faster than they are taken: wait for the receiver. (A
+            # partial frame alone never pauses reading, however large: it can only complete
+            # with more bytes, and its size is bounded by max_frame_size.)
             self._pause_reading()
         self._wake()
 
@@ -110,7 +116,12 @@ class _FrameProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def consumed(self) -> None:
-        if self.reading_paused and self.error is None and self.decoder.buffered <= _READ_LOW_WATER:
+        decoder = self.decoder
+        if (
+            self.reading_paused
+            and self.error is None
+            and (decoder.buffered <= _READ_LOW_WATER or not decoder.has_frame())
+        ):
             self.reading_paused = False
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.resume_reading()
@@ -201,8 +212,8 @@ class AsyncioStreamConnection(Connection):
         if transport.is_closing():
             raise anyio.BrokenResourceError("the connection is closed")
         size = len(frame)
-        if size > DEFAULT_MAX_FRAME_SIZE:
-            raise FrameTooLarge(size, DEFAULT_MAX_FRAME_SIZE)
+        if size > MAX_WIRE_FRAME_SIZE:
+            raise FrameTooLarge(size, MAX_WIRE_FRAME_SIZE)
         data = _HEADER.pack(size) + frame
         batch = self._batch
         if batch is None:
@@ -270,12 +281,15 @@ class AsyncioStreamConnection(Connection):
         self._flush()
         self._protocol._wake()
         self._transport.close()
-        # Give the transport a moment to flush and report the connection lost.
+        # Give the transport a moment to flush and report the connection lost; a peer that
+        # does not read gets no longer than that (the rest is dropped).
         protocol = self._protocol
         if not protocol.lost:
             protocol.closed = asyncio.get_running_loop().create_future()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_GRACE):
                 await protocol.closed
+            if not protocol.lost:
+                self._transport.abort()
 
 
 async def open_asyncio_connection(
@@ -304,6 +318,10 @@ async def open_asyncio_connection(
     else:
         assert host is not None
         assert port is not None
+        # Happy eyeballs is a keyword of asyncio's own loop only (uvloop has none).
+        extra: dict[str, Any] = (
+            {"happy_eyeballs_delay": 0.25} if isinstance(loop, asyncio.BaseEventLoop) else {}
+        )
         transport, _ = await loop.create_connection(
             lambda: protocol,
             host,
@@ -311,12 +329,11 @@ async def open_asyncio_connection(
             ssl=ssl_context,
             server_hostname=host if ssl_context else None,
             ssl_handshake_timeout=timeout,
-            happy_eyeballs_delay=0.25,
+            **extra,
         )
         raw = transport.get_extra_info("socket")
         if raw is not None and raw.family in (socket.AF_INET, socket.AF_INET6):
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    assert isinstance(transport, asyncio.Transport)
     return AsyncioStreamConnection(protocol, transport, remote_address=remote_address)
 
 

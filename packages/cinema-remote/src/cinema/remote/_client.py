@@ -17,7 +17,15 @@ from cinema._backend import Backend, Future
 from cinema._plugins import PluginRegistry
 from cinema.abc import Connection, Serializer
 
-from ._errors import AuthenticationError, ConnectionLost, PayloadDecodeError, ProtocolError
+from ._asyncio_streams import AsyncioStreamConnection
+from ._errors import (
+    AuthenticationError,
+    ConnectionLost,
+    FrameTooLarge,
+    PayloadDecodeError,
+    ProtocolError,
+)
+from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
 from ._protobuf import find_message_class, type_name_of
 from ._rpc import Req, Resp, Rpc
 from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode
@@ -87,12 +95,16 @@ class RemoteClient:
     :param secret: the shared secret, if the server requires one (bytes or str). With a
         secret, the client also checks that the server knows it.
     :param node: this side's node name, sent in the handshake (for the server's logs).
-    :param handshake_timeout: how long the handshake may take; it is shielded from the first
-        caller's cancellation, which therefore takes effect after it at the latest.
+    :param handshake_timeout: how long the handshake may take at most. It runs within the
+        first caller's deadline too (``timeout=`` or an enclosing cancel scope); a handshake
+        cut short by either leaves the connection closed (``ConnectionLost`` for every call).
     :param serializer: the serializer (instance or registered name) for every message it
         handles; others get the one whose ``handles()`` accepts their class (protobuf first).
     :param plugins: where serializers are found by class and by the name a reply carries; by
         default the installed plugins (:func:`cinema.load_plugins`).
+    :param max_frame_size: the largest frame sent or received (as the server's option of that
+        name): a larger request raises :class:`FrameTooLarge` (the connection stays usable), a
+        larger reply ends the connection.
     :raises UnknownSerializer: ``serializer`` names no registered serializer.
     """
 
@@ -105,9 +117,13 @@ class RemoteClient:
         handshake_timeout: float = 10.0,
         serializer: SerializerChoice = None,
         plugins: PluginRegistry | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         self._serializers = Serializers(plugins, serializer)
         self._conn = conn
+        self._max_frame_size = max_frame_size
+        if isinstance(conn, StreamConnection | AsyncioStreamConnection):
+            conn.max_frame_size = max_frame_size
         self._handshake_timeout = handshake_timeout
         self._secret = _as_secret(secret)
         self._node = node
@@ -118,12 +134,15 @@ class RemoteClient:
         # The connection's receive_frame_nowait() if it has one: a reader then dispatches the
         # replies that arrived together without a coroutine per frame, and before it returns
         # (saving another caller a turn as reader).
-        self._nowait: Callable[[], bytes | None] | None = getattr(
-            conn, "receive_frame_nowait", None
-        )
-        self._send_nowait: Callable[[bytes], bool] | None = getattr(conn, "send_frame_nowait", None)
+        self._nowait: Callable[[], bytes | None] = conn.receive_frame_nowait
+        self._send_nowait: Callable[[bytes], bool] = conn.send_frame_nowait
         self._ready = False
         self._handshake_lock = anyio.Lock()
+        # Handshake progress, kept across callers cancelled part-way (see _ensure_ready).
+        self._handshake_deadline: float | None = None
+        self._client_nonce = os.urandom(NONCE_SIZE)
+        self._hello_sent = False
+        self._welcome: pb.Welcome | None = None
         self._error: ConnectionLost | None = None
         self.server_node = ""
 
@@ -214,8 +233,7 @@ class RemoteClient:
     async def _write(self, data: bytes) -> None:
         """Send one serialized ``Frame``."""
         try:
-            nowait = self._send_nowait
-            if nowait is None or not nowait(data):
+            if not self._send_nowait(data):
                 await self._conn.send_frame(data)
         except _BROKEN as exc:
             self._fail(ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}"))
@@ -226,11 +244,8 @@ class RemoteClient:
 
         :returns: whether it was sent; if not, ``await _write(data)``.
         """
-        nowait = self._send_nowait
-        if nowait is None:
-            return False
         try:
-            return nowait(data)
+            return self._send_nowait(data)
         except _BROKEN as exc:
             self._fail(ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}"))
             self._check()
@@ -249,32 +264,52 @@ class RemoteClient:
             self._check()
             return
         async with self._handshake_lock:
-            self._check()
-            if not self._ready:
-                try:
-                    # Shielded: a caller's timeout or cancellation must not leave the connection
-                    # half-way through the handshake; the handshake has its own time limit.
-                    with anyio.CancelScope(shield=True), anyio.fail_after(self._handshake_timeout):
-                        self._backend = Backend()
-                        await self._handshake()
-                except BaseException:
-                    # A handshake cut short (timeout, cancellation) leaves the connection in an
-                    # unknown state: nobody may use it after this.
-                    self._fail(ConnectionLost("the handshake did not complete"))
-                    with anyio.CancelScope(shield=True):
-                        await self._conn.aclose()
-                    raise
-                self._ready = True
+            await self._ensure_ready_locked()
+
+    async def _ensure_ready_locked(self) -> None:
+        self._check()
+        if self._ready:
+            return
+        if self._handshake_deadline is None:
+            self._handshake_deadline = anyio.current_time() + self._handshake_timeout
+            self._backend = Backend()
+        try:
+            # The caller's deadline (timeout=, an enclosing scope) applies: a server that
+            # accepts and never answers costs no caller more than it allows. A caller
+            # cancelled part-way leaves the handshake where it was, and the next caller goes
+            # on from there (frames are written whole, reads are cancel-safe); the handshake
+            # as a whole has its own time limit.
+            with anyio.CancelScope(deadline=self._handshake_deadline) as scope:
+                await self._handshake()
+            if scope.cancelled_caught:
+                raise TimeoutError(f"no handshake within {self._handshake_timeout} s")
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException:
+            # A failed handshake leaves the connection in an unknown state: nobody may use
+            # it after this.
+            self._fail(ConnectionLost("the handshake did not complete"))
+            with anyio.CancelScope(shield=True):
+                await self._conn.aclose()
+            raise
+        self._ready = True
 
     async def _handshake(self) -> None:
-        nonce = os.urandom(NONCE_SIZE)
-        await self._write(
-            pb.Frame(
-                hello=pb.Hello(
-                    protocol_version=PROTOCOL_VERSION, node=self._node, client_nonce=nonce
-                )
-            ).SerializeToString()
-        )
+        """The handshake's remaining steps (each done at most once, see _ensure_ready)."""
+        nonce = self._client_nonce
+        if not self._hello_sent:
+            hello = pb.Hello(protocol_version=PROTOCOL_VERSION, node=self._node, client_nonce=nonce)
+            await self._write(pb.Frame(hello=hello).SerializeToString())
+            self._hello_sent = True
+        welcome = self._welcome
+        if welcome is None:
+            welcome = await self._read_welcome()
+            self._welcome = welcome
+        if self._secret is not None:
+            proof = client_proof(self._secret, welcome.server_nonce, nonce)
+            await self._write(pb.Frame(auth=pb.Auth(client_proof=proof)).SerializeToString())
+
+    async def _read_welcome(self) -> pb.Welcome:
         frame = await self._read()
         body = frame.WhichOneof("body")
         if body == "close":
@@ -290,13 +325,15 @@ class RemoteClient:
         self.server_node = welcome.node
         if welcome.auth_required and self._secret is None:
             await self._abort(AuthenticationError("the server requires a shared secret"))
-        if self._secret is not None:
-            if not welcome.auth_required or not hmac.compare_digest(
-                welcome.server_proof, server_proof(self._secret, nonce, welcome.server_nonce)
-            ):
-                await self._abort(AuthenticationError("the server does not know the secret"))
-            proof = client_proof(self._secret, welcome.server_nonce, nonce)
-            await self._write(pb.Frame(auth=pb.Auth(client_proof=proof)).SerializeToString())
+        if self._secret is not None and (
+            not welcome.auth_required
+            or not hmac.compare_digest(
+                welcome.server_proof,
+                server_proof(self._secret, self._client_nonce, welcome.server_nonce),
+            )
+        ):
+            await self._abort(AuthenticationError("the server does not know the secret"))
+        return welcome
 
     async def _abort(self, error: Exception) -> None:
         lost = error if isinstance(error, ConnectionLost) else ConnectionLost(str(error))
@@ -343,8 +380,6 @@ class RemoteClient:
     def _dispatch_buffered(self) -> None:
         """Dispatch every reply already buffered whole, without awaiting."""
         nowait = self._nowait
-        if nowait is None:
-            return
         while self._error is None:
             data = nowait()
             if data is None:
@@ -401,6 +436,7 @@ class RemoteClient:
         try:
             body.correlation_id = cid
             data = body_frame(body)
+            self._check_size(data)
             if not self._write_nowait(data):
                 await self._write(data)
             await self._wait(pending)
@@ -413,7 +449,13 @@ class RemoteClient:
         assert pending.reply is not None
         return pending.reply
 
+    def _check_size(self, data: bytes) -> None:
+        if len(data) > self._max_frame_size:
+            # The server would close the connection on it: refuse it here instead.
+            raise FrameTooLarge(len(data), self._max_frame_size)
+
     async def _send_oneway(self, data: bytes) -> None:
+        self._check_size(data)
         await self._ensure_ready()
         await self._write(data)
 

@@ -13,7 +13,13 @@ from cinema.abc import Connection
 
 from ._errors import FrameTooLarge
 
-__all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "StreamConnection", "encode_frame"]
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "MAX_WIRE_FRAME_SIZE",
+    "FrameDecoder",
+    "StreamConnection",
+    "encode_frame",
+]
 
 log = logging.getLogger("cinema.remote")
 
@@ -21,6 +27,8 @@ log = logging.getLogger("cinema.remote")
 DEFAULT_MAX_FRAME_SIZE: Final = 16 * 1024 * 1024
 
 _HEADER: Final = struct.Struct(">I")
+#: The largest frame the 4-byte length prefix can describe.
+MAX_WIRE_FRAME_SIZE: Final = 0xFFFFFFFF
 _READ_SIZE: Final = 65536
 # Bytes of frames queued behind a write in progress before senders wait for it.
 _MAX_QUEUED: Final = 1024 * 1024
@@ -73,6 +81,9 @@ class FrameDecoder:
         (size,) = _HEADER.unpack_from(buffer)
         end = 4 + size
         if len(buffer) < end:
+            if size > self._max:
+                # The limit was lowered after the prefix came in (see max_frame_size).
+                raise FrameTooLarge(size, self._max)
             return None
         frame = bytes(buffer[4:end])
         del buffer[:end]
@@ -91,10 +102,11 @@ class FrameDecoder:
 
     @max_frame_size.setter
     def max_frame_size(self, value: int) -> None:
+        # Never raises for bytes already buffered: a frame over the new limit is refused by
+        # the next call of next_frame (or feed), in the receiver's task, where it belongs.
         if value < 0 or value > 0xFFFFFFFF:
             raise ValueError(f"max_frame_size must be in 0..2**32-1, not {value}")
         self._max = value
-        self._check_header()
 
     @property
     def buffered(self) -> int:
@@ -112,6 +124,7 @@ class StreamConnection(Connection):
     task writes, frames sent by others are queued and written by that task right after, in
     order and in one batch; their ``send_frame`` returns once queued (up to 1 MiB queued,
     beyond which senders wait). If that write fails, the connection is broken for everyone.
+    ``aclose`` ends a write in progress at once (the writer gets ``BrokenResourceError``).
 
     :param stream: the byte stream (e.g. ``anyio.connect_tcp(...)``'s result).
     :param max_frame_size: refuse received frames larger than this (``FrameTooLarge``).
@@ -134,6 +147,8 @@ class StreamConnection(Connection):
         self._drained: anyio.Event | None = None
         self._remote_address = remote_address
         self._closed = False
+        self._write_scope: anyio.CancelScope | None = None
+        self._broken: str | None = None  # why nothing more can be written
 
     @property
     def remote_address(self) -> str:
@@ -163,8 +178,29 @@ class StreamConnection(Connection):
         """The underlying byte stream (e.g. to read TLS attributes)."""
         return self._stream
 
+    def send_frame_nowait(self, frame: bytes) -> bool:
+        """Queue ``frame`` behind the write in progress, if there is one and the queue has
+        room, without awaiting (the writing task sends it next).
+
+        :returns: whether it was queued; if not, ``await send_frame(frame)``.
+        """
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if self._broken is not None:
+            raise anyio.BrokenResourceError(self._broken)
+        if not self._flushing or self._queued > _MAX_QUEUED:
+            return False
+        data = encode_frame(frame, MAX_WIRE_FRAME_SIZE)
+        self._queue.append(data)
+        self._queued += len(data)
+        return True
+
     async def send_frame(self, frame: bytes) -> None:
-        data = encode_frame(frame)
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if self._broken is not None:
+            raise anyio.BrokenResourceError(self._broken)
+        data = encode_frame(frame, MAX_WIRE_FRAME_SIZE)
         if self._flushing:
             # Another task is writing: it writes this frame too, right after its own, together
             # with any others queued meanwhile (one system call for many small frames).
@@ -178,8 +214,11 @@ class StreamConnection(Connection):
             return
         self._flushing = True
         try:
-            # Shielded, so that a frame is never half-written.
-            with anyio.CancelScope(shield=True):
+            # Shielded from the caller's cancellation, so that a frame is never half-written;
+            # but aclose() cancels this scope, so that closing never waits for a peer that does
+            # not read.
+            with anyio.CancelScope(shield=True) as scope:
+                self._write_scope = scope
                 await self._stream.send(data)
                 while self._queue:
                     batch = b"".join(self._queue)
@@ -187,7 +226,18 @@ class StreamConnection(Connection):
                     self._queued = 0
                     self._wake_drained()
                     await self._stream.send(batch)
+            if scope.cancel_called:
+                self._broken = "the connection was closed during a write"
+                raise anyio.BrokenResourceError(self._broken)
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            # Part of a frame may be out: nothing else can be written after it.
+            if self._broken is None:
+                self._broken = f"a write failed: {exc!r}"
+            if isinstance(exc, OSError):
+                raise anyio.BrokenResourceError(self._broken) from exc
+            raise
         finally:
+            self._write_scope = None
             self._flushing = False
             self._queue.clear()
             self._queued = 0
@@ -220,6 +270,9 @@ class StreamConnection(Connection):
         if self._closed:
             return
         self._closed = True
+        if self._write_scope is not None:
+            # A write blocked on a peer that does not read: give up on it.
+            self._write_scope.cancel()
         with anyio.CancelScope(shield=True):
             try:
                 await self._stream.aclose()

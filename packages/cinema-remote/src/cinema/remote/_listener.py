@@ -47,8 +47,9 @@ class StreamListener(Listener):
         async def accepted(stream: ByteStream) -> None:
             try:
                 peer = self._describe(stream)
-            except OSError:
-                # The peer may already be gone by the time we ask for its address.
+            except (OSError, anyio.TypedAttributeLookupError):
+                # The peer may already be gone by the time we ask for its address (trio then
+                # has no address to give at all).
                 peer = "?"
             conn = StreamConnection(
                 stream, max_frame_size=self._max_frame_size, remote_address=peer

@@ -2,57 +2,34 @@
 
 from __future__ import annotations
 
-import contextlib
-import hmac
 import logging
-import os
 import ssl
-from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Final, Self, final
 
 import anyio
 from anyio.abc import TaskGroup
 
-from cinema._errors import ActorStopped
 from cinema._plugins import load_plugins
 from cinema.abc import Connection, Listener, Transport
 
-from ._asyncio_streams import AsyncioStreamConnection
-from ._conn_tasks import Closing as _Closing
-from ._conn_tasks import ConnectionTasks
-from ._errors import (
-    AuthenticationError,
-    FrameTooLarge,
-    ProtocolError,
-    RemoteError,
-    RemoteHandlerError,
-    UnknownExtension,
-)
-from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
+from ._connection import ConnectionSettings, ServerConnection, send_close
+from ._framing import DEFAULT_MAX_FRAME_SIZE
 from ._node import ActorHandler, RemoteHandler
-from ._wire import (
-    MAX_NONCE_SIZE,
-    MIN_NONCE_SIZE,
-    NONCE_SIZE,
-    PROTOCOL_VERSION,
-    body_frame,
-    client_proof,
-    error_to_wire,
-    parse_frame,
-    server_proof,
-)
+from ._peerlog import clip
+from ._session import ExtensionHandler, ReplyBudget
 from .proto import wire_pb2 as pb
 
 __all__ = ["ExtensionHandler", "RemoteServer", "resolve_transport"]
 
 log = logging.getLogger("cinema.remote")
 
-#: ``async def handler(data: bytes, peer: str) -> bytes | None`` for one extension kind: gets a
-#: request's data and the peer's description, returns the reply's data (ignored for one-way).
-ExtensionHandler = Callable[[bytes, str], Awaitable[bytes | None]]
-
-_CLOSE_GRACE: Final = 1.0
+#: Before the handshake is done, frames larger than this (4 KiB) close the connection.
+DEFAULT_MAX_HANDSHAKE_FRAME_SIZE: Final = 4096
+#: Bytes of replies one connection may have waiting for its peer to read (32 MiB).
+DEFAULT_MAX_BUFFERED_REPLIES: Final = 32 * 1024 * 1024
+#: Bytes of replies all connections together may have waiting (256 MiB).
+DEFAULT_MAX_TOTAL_BUFFERED_REPLIES: Final = 256 * 1024 * 1024
 
 
 def resolve_transport(address: str, transport: Transport | None = None) -> Transport:
@@ -64,14 +41,6 @@ def resolve_transport(address: str, transport: Transport | None = None) -> Trans
     return load_plugins().transport(scheme if sep else "tcp")
 
 
-async def _send_close(conn: Connection, kind: pb.ErrorKind.ValueType, message: str) -> None:
-    """Tell the peer why we are closing, if it still listens; never blocks for long."""
-    frame = pb.Frame(close=pb.Close(error=pb.Error(kind=kind, message=message)))
-    with anyio.move_on_after(_CLOSE_GRACE, shield=True):
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            await conn.send_frame(frame.SerializeToString())
-
-
 @final
 class RemoteServer:
     """Serves local actors to remote clients on one listening address.
@@ -80,10 +49,13 @@ class RemoteServer:
     ``async with server:`` (serves in the background until the block ends). Stopping closes
     every connection, so that the clients' requests in flight fail with ``ConnectionLost``.
 
-    Bad input never takes the server down: an unknown actor or type, an undecodable payload or a
-    failing handler gets an error reply; a malformed or oversized frame, a failed handshake or
-    a peer silent for ``idle_timeout`` gets a ``Close`` frame and the connection closed. Each
-    is logged on the ``cinema.remote`` logger.
+    Nothing a peer sends ends or wedges the server or another connection: an unknown actor or
+    type, an undecodable payload or a failing handler gets an error reply; a malformed or
+    oversized frame, an out-of-range enum value, a failed handshake, a peer silent for
+    ``idle_timeout`` or one that does not read its replies gets a ``Close`` frame and the
+    connection closed. Each is logged on the ``cinema.remote`` logger in one bounded line
+    (peer strings clipped and escaped, at most a burst per connection), at WARNING or below;
+    ERROR means a fault of the server or the application.
     """
 
     def __init__(
@@ -95,9 +67,13 @@ class RemoteServer:
         node: str | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_connections: int = 1024,
+        max_connections_per_source: int | None = 256,
         max_in_flight: int = 1024,
         idle_timeout: float | None = 300.0,
         handshake_timeout: float = 10.0,
+        max_handshake_frame_size: int = DEFAULT_MAX_HANDSHAKE_FRAME_SIZE,
+        max_buffered_replies: int = DEFAULT_MAX_BUFFERED_REPLIES,
+        max_total_buffered_replies: int = DEFAULT_MAX_TOTAL_BUFFERED_REPLIES,
         extensions: dict[str, ExtensionHandler] | None = None,
     ) -> None:
         self._listener = listener
@@ -111,11 +87,16 @@ class RemoteServer:
         self.node = node if node is not None else getattr(handler_node, "name", "")
         self.max_frame_size = max_frame_size
         self.max_connections = max_connections
+        self.max_connections_per_source = max_connections_per_source
         self.max_in_flight = max_in_flight
         self.idle_timeout = idle_timeout
         self.handshake_timeout = handshake_timeout
+        self.max_handshake_frame_size = max_handshake_frame_size
+        self._budget = ReplyBudget(max_buffered_replies, max_total_buffered_replies)
         self._extensions: dict[str, ExtensionHandler] = dict(extensions or {})
         self._connections: set[Connection] = set()
+        self._per_source: dict[str, int] = {}
+        self._refusals = _Throttle()
         self._task_group: TaskGroup | None = None
         self._run_scope: anyio.CancelScope | None = None
 
@@ -131,9 +112,13 @@ class RemoteServer:
         node: str | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_connections: int = 1024,
+        max_connections_per_source: int | None = 256,
         max_in_flight: int = 1024,
         idle_timeout: float | None = 300.0,
         handshake_timeout: float = 10.0,
+        max_handshake_frame_size: int = DEFAULT_MAX_HANDSHAKE_FRAME_SIZE,
+        max_buffered_replies: int = DEFAULT_MAX_BUFFERED_REPLIES,
+        max_total_buffered_replies: int = DEFAULT_MAX_TOTAL_BUFFERED_REPLIES,
         extensions: dict[str, ExtensionHandler] | None = None,
     ) -> RemoteServer:
         """Listen on ``address``; return once bound (serve with :meth:`run` or ``async with``).
@@ -148,13 +133,21 @@ class RemoteServer:
             (HMAC-SHA256 challenge-response; the secret never travels).
         :param node: node name announced in the handshake (default: the handler's node).
         :param max_frame_size: larger incoming frames close the connection, before any
-            allocation.
+            allocation; a larger reply becomes an error reply (``RemoteHandlerError``
+            ``FrameTooLarge`` for the caller).
         :param max_connections: connections beyond this are refused (``Close`` frame, closed).
+        :param max_connections_per_source: connections from one IP address beyond this are
+            refused likewise, so that one address cannot take every slot (``None``: no limit).
         :param max_in_flight: per connection, how many requests are handled concurrently;
             beyond it the server stops reading from that connection until one completes.
         :param idle_timeout: close a connection that sent nothing for this long while none of
             its requests are running (``None``: never).
         :param handshake_timeout: close a connection that does not finish the handshake in time.
+        :param max_handshake_frame_size: before the handshake is done (and authenticated),
+            larger frames close the connection.
+        :param max_buffered_replies: bytes of replies one connection may have waiting for its
+            peer to read; beyond, the connection is closed (a single reply always may wait).
+        :param max_total_buffered_replies: the same, for all connections together.
         :param extensions: handlers of protocol extensions by kind (see :meth:`add_extension`).
         :raises OSError: the address cannot be bound.
         :raises cinema.PluginNotFound: no transport serves the address's scheme.
@@ -168,9 +161,13 @@ class RemoteServer:
             node=node,
             max_frame_size=max_frame_size,
             max_connections=max_connections,
+            max_connections_per_source=max_connections_per_source,
             max_in_flight=max_in_flight,
             idle_timeout=idle_timeout,
             handshake_timeout=handshake_timeout,
+            max_handshake_frame_size=max_handshake_frame_size,
+            max_buffered_replies=max_buffered_replies,
+            max_total_buffered_replies=max_total_buffered_replies,
             extensions=extensions,
         )
 
@@ -248,216 +245,91 @@ class RemoteServer:
     async def serve_connection(self, conn: Connection) -> None:
         """Serve one accepted connection until it closes (the caller closes ``conn``).
 
-        Listeners call this; a custom accept loop (or an in-memory test) may too.
+        Listeners call this; a custom accept loop (or an in-memory test) may too. It never
+        raises but for cancellation: whatever happens on the connection ends only it.
         """
         peer = conn.remote_address
+        source = _source_of(peer)
+        refusal = None
         if len(self._connections) >= self.max_connections:
-            log.warning(
-                "refusing connection from %s: %d connections open (max_connections)",
-                peer,
-                len(self._connections),
+            refusal = f"{len(self._connections)} connections open (max_connections)"
+        elif (
+            source is not None
+            and self.max_connections_per_source is not None
+            and self._per_source.get(source, 0) >= self.max_connections_per_source
+        ):
+            refusal = (
+                f"{self._per_source[source]} connections open from {clip(source)}"
+                " (max_connections_per_source)"
             )
-            await _send_close(conn, pb.ERROR_KIND_OVERLOADED, "too many connections")
+        if refusal is not None:
+            if self._refusals.allow():
+                log.warning("refusing connection from %s: %s", clip(peer), refusal)
+            await send_close(conn, pb.ERROR_KIND_OVERLOADED, "too many connections")
+            with anyio.CancelScope(shield=True):
+                await conn.aclose()
             return
-        if isinstance(conn, StreamConnection | AsyncioStreamConnection):
-            conn.max_frame_size = self.max_frame_size
         self._connections.add(conn)
+        if source is not None:
+            self._per_source[source] = self._per_source.get(source, 0) + 1
         try:
-            await self._serve(conn, peer)
-        except _Closing as closing:
-            log.warning("closing connection from %s: %s", peer, closing)
-            await _send_close(conn, closing.kind, str(closing))
-        except anyio.get_cancelled_exc_class():
-            await _send_close(conn, pb.ERROR_KIND_NONE, "server shutting down")
-            raise
+            await ServerConnection(conn, self._settings()).run()
         finally:
             self._connections.discard(conn)
-            await conn.aclose()
+            if source is not None:
+                left = self._per_source[source] - 1
+                if left:
+                    self._per_source[source] = left
+                else:
+                    del self._per_source[source]
 
-    async def _receive(self, conn: Connection, peer: str) -> pb.Frame | None:
-        """The next frame; ``None`` when the peer closed cleanly."""
-        try:
-            data = await conn.receive_frame()
-        except anyio.EndOfStream:
-            log.debug("%s closed the connection", peer)
-            return None
-        except FrameTooLarge as exc:
-            raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, str(exc)) from exc
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            log.warning("connection from %s broke: %s", peer, exc)
-            return None
-        return self._parse(data)
-
-    def _parse(self, data: bytes) -> pb.Frame:
-        """Parse a received frame.
-
-        :raises _Closing: the frame is oversized or malformed.
-        """
-        if len(data) > self.max_frame_size:
-            # Transports that do their own framing cannot check before reading.
-            raise _Closing(
-                pb.ERROR_KIND_PROTOCOL_ERROR, str(FrameTooLarge(len(data), self.max_frame_size))
-            )
-        try:
-            return parse_frame(data)
-        except ProtocolError as exc:
-            raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, str(exc)) from exc
-
-    async def _handshake(self, conn: Connection, peer: str) -> bool:
-        frame = await self._receive(conn, peer)
-        if frame is None:
-            return False
-        if frame.WhichOneof("body") != "hello":
-            raise _Closing(
-                pb.ERROR_KIND_PROTOCOL_ERROR,
-                f"expected a hello frame first, got {frame.WhichOneof('body')}",
-            )
-        hello = frame.hello
-        if hello.protocol_version != PROTOCOL_VERSION:
-            raise _Closing(
-                pb.ERROR_KIND_PROTOCOL_ERROR,
-                f"unsupported protocol version {hello.protocol_version}"
-                f" (this server speaks {PROTOCOL_VERSION})",
-            )
-        welcome = pb.Welcome(protocol_version=PROTOCOL_VERSION, node=self.node)
-        if self._secret is None:
-            await conn.send_frame(pb.Frame(welcome=welcome).SerializeToString())
-            return True
-        if not MIN_NONCE_SIZE <= len(hello.client_nonce) <= MAX_NONCE_SIZE:
-            raise _Closing(pb.ERROR_KIND_UNAUTHENTICATED, "client nonce of a bad size")
-        nonce = os.urandom(NONCE_SIZE)
-        welcome.auth_required = True
-        welcome.server_nonce = nonce
-        welcome.server_proof = server_proof(self._secret, hello.client_nonce, nonce)
-        await conn.send_frame(pb.Frame(welcome=welcome).SerializeToString())
-        frame = await self._receive(conn, peer)
-        if frame is None:
-            return False
-        expected = client_proof(self._secret, nonce, hello.client_nonce)
-        if frame.WhichOneof("body") != "auth" or not hmac.compare_digest(
-            frame.auth.client_proof, expected
-        ):
-            raise _Closing(
-                pb.ERROR_KIND_UNAUTHENTICATED,
-                str(AuthenticationError("authentication failed: wrong or missing shared secret")),
-            )
-        return True
-
-    async def _serve(self, conn: Connection, peer: str) -> None:
-        with anyio.move_on_after(self.handshake_timeout) as scope:
-            if not await self._handshake(conn, peer):
-                return
-        if scope.cancelled_caught:
-            raise _Closing(pb.ERROR_KIND_TIMEOUT, "no handshake in time")
-        log.debug("connection from %s ready", peer)
-        tasks = ConnectionTasks(self, conn, peer)
-        async with anyio.create_task_group() as tg:
-            tasks.task_group = tg
-            tasks.spawn()
-        # A _Closing is raised here, outside the task group, so that it is not wrapped in an
-        # ExceptionGroup. Otherwise the peer stopped sending (EOF, maybe only half-closed):
-        # requests already read still ran and got their replies if the peer still reads.
-        if tasks.closing is not None:
-            raise tasks.closing
-
-    def _check_frame(self, frame: pb.Frame, peer: str) -> bool:
-        """Whether ``frame`` is a request to handle (``False``: the peer said goodbye).
-
-        :raises _Closing: the frame has no business coming from a client.
-        """
-        body = frame.WhichOneof("body")
-        if body == "envelope":
-            if frame.envelope.kind not in (pb.ENVELOPE_KIND_REQUEST, pb.ENVELOPE_KIND_ONEWAY):
-                kind = pb.EnvelopeKind.Name(frame.envelope.kind)
-                raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"a client may not send {kind}")
-        elif body == "extension":
-            if frame.extension.envelope_kind not in (
-                pb.ENVELOPE_KIND_REQUEST,
-                pb.ENVELOPE_KIND_ONEWAY,
-            ):
-                raise _Closing(
-                    pb.ERROR_KIND_PROTOCOL_ERROR, "a client may only send extension requests"
-                )
-        elif body == "close":
-            log.debug("%s said goodbye: %s", peer, frame.close.error.message)
-            return False
-        else:
-            raise _Closing(pb.ERROR_KIND_PROTOCOL_ERROR, f"unexpected {body} frame")
-        return True
-
-    async def _reply(self, conn: Connection, peer: str, body: pb.Envelope | pb.Extension) -> None:
-        data = body_frame(body)
-        if not self._reply_nowait(conn, peer, data):
-            try:
-                await conn.send_frame(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                log.debug("cannot reply to %s: %s", peer, exc)
-
-    def _reply_nowait(self, conn: Connection, peer: str, data: bytes) -> bool:
-        """Send a reply without awaiting, if the connection can (most replies are sent this
-        way, with no coroutine of their own). :returns: whether it is done with."""
-        nowait = getattr(conn, "send_frame_nowait", None)
-        if nowait is None:
-            return False
-        try:
-            return bool(nowait(data))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            log.debug("cannot reply to %s: %s", peer, exc)
-            return True
-
-    def _failure(self, peer: str, what: str, exc: Exception) -> pb.Error:
-        if isinstance(exc, RemoteError | ActorStopped):
-            log.info("request from %s (%s) failed: %r", peer, what, exc)
-        else:
-            log.error("internal error serving %s (%s)", peer, what, exc_info=exc)
-        return error_to_wire(exc)
-
-    async def _handle_envelope(self, conn: Connection, peer: str, envelope: pb.Envelope) -> None:
-        try:
-            answer = await self._handle_request(envelope)
-        except Exception as exc:
-            what = f"{envelope.message_type} for {envelope.actor_name or '-'}"
-            error = self._failure(peer, what, exc)
-            if envelope.kind == pb.ENVELOPE_KIND_REQUEST:
-                answer = pb.Envelope(
-                    kind=pb.ENVELOPE_KIND_REPLY, correlation_id=envelope.correlation_id, error=error
-                )
-            else:
-                log.warning("one-way message from %s (%s) was lost: %s", peer, what, error.message)
-                return
-        if envelope.kind != pb.ENVELOPE_KIND_REQUEST:
-            return
-        if answer is None:
-            answer = pb.Envelope(kind=pb.ENVELOPE_KIND_REPLY)
-        if answer.kind != pb.ENVELOPE_KIND_REPLY:
-            answer.kind = pb.ENVELOPE_KIND_REPLY
-        if answer.correlation_id != envelope.correlation_id:
-            answer.correlation_id = envelope.correlation_id
-        data = body_frame(answer)
-        if not self._reply_nowait(conn, peer, data):
-            try:
-                await conn.send_frame(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                log.debug("cannot reply to %s: %s", peer, exc)
-
-    async def _handle_extension(self, conn: Connection, peer: str, ext: pb.Extension) -> None:
-        answer = pb.Extension(
-            kind=ext.kind, envelope_kind=pb.ENVELOPE_KIND_REPLY, correlation_id=ext.correlation_id
+    def _settings(self) -> ConnectionSettings:
+        return ConnectionSettings(
+            node=self.node,
+            secret=self._secret,
+            handle_request=self._handle_request,
+            extensions=self._extensions,
+            max_frame_size=self.max_frame_size,
+            handshake_frame_size=min(self.max_handshake_frame_size, self.max_frame_size),
+            max_in_flight=self.max_in_flight,
+            idle_timeout=self.idle_timeout,
+            handshake_timeout=self.handshake_timeout,
+            budget=self._budget,
         )
-        try:
-            handler = self._extensions.get(ext.kind)
-            if handler is None:
-                raise UnknownExtension(f"no handler for extension {ext.kind!r}")
-            try:
-                answer.data = await handler(ext.data, peer) or b""
-            except RemoteError:
-                raise
-            except Exception as exc:
-                raise RemoteHandlerError(type(exc).__qualname__, str(exc)) from exc
-        except Exception as exc:
-            answer.error.CopyFrom(self._failure(peer, f"extension {ext.kind}", exc))
-        if ext.envelope_kind == pb.ENVELOPE_KIND_REQUEST:
-            await self._reply(conn, peer, answer)
+
+
+def _source_of(peer: str) -> str | None:
+    """The host part of an IP peer's ``host:port`` description (``None``: not an IP peer)."""
+    host, sep, port = peer.rpartition(":")
+    if not sep or not host or not port.isdigit() or "/" in host:
+        return None
+    return host
+
+
+@final
+class _Throttle:
+    """At most ``burst`` events per ``window`` seconds (for log lines not tied to a
+    connection, such as refusals)."""
+
+    __slots__ = ("_burst", "_count", "_start", "_window")
+
+    def __init__(self, burst: int = 10, window: float = 10.0) -> None:
+        self._burst = burst
+        self._window = window
+        self._start = -window
+        self._count = 0
+
+    def allow(self) -> bool:
+        now = anyio.current_time()
+        if now - self._start >= self._window:
+            if self._count > self._burst:
+                log.warning(
+                    "%d more refused connections were not logged", self._count - self._burst
+                )
+            self._start = now
+            self._count = 0
+        self._count += 1
+        return self._count <= self._burst
 
 
 RemoteServer.__module__ = "cinema.remote"

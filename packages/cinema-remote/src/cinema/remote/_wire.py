@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -27,12 +28,15 @@ from .proto import wire_pb2 as pb
 __all__ = [
     "PROTOCOL_VERSION",
     "body_frame",
+    "enum_name",
     "client_proof",
     "error_from_wire",
     "error_to_wire",
     "parse_frame",
     "server_proof",
 ]
+
+_V = TypeVar("_V", bound=int)
 
 #: The wire protocol version this implementation speaks.
 PROTOCOL_VERSION: Final = 1
@@ -97,8 +101,34 @@ def parse_frame(data: bytes) -> pb.Frame:
     return frame
 
 
+def enum_name(name_of: Callable[[_V], str], number: _V) -> str:
+    """The name of an enum value (``name_of`` is the enum's ``Name``), also for numbers the
+    enum does not define (proto3 enums are open: a peer may send any number)."""
+    try:
+        return name_of(number)
+    except ValueError:
+        return f"unknown value {number}"
+
+
+#: Error texts in replies are cut to this many characters (they may echo a peer's input).
+MAX_ERROR_TEXT: Final = 1024
+
+
+def _cap(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"...({len(text) - limit} more)"
+
+
 def error_to_wire(exc: BaseException) -> pb.Error:
-    """Describe a server-side failure for a reply."""
+    """Describe a server-side failure for a reply (texts cut to ``MAX_ERROR_TEXT``)."""
+    error = _error_to_wire(exc)
+    if len(error.message) > MAX_ERROR_TEXT:
+        error.message = _cap(error.message)
+    if len(error.type_name) > MAX_ERROR_TEXT:
+        error.type_name = _cap(error.type_name)
+    return error
+
+
+def _error_to_wire(exc: BaseException) -> pb.Error:
     kind: pb.ErrorKind.ValueType
     if isinstance(exc, UnknownActor):
         kind = pb.ERROR_KIND_UNKNOWN_ACTOR
@@ -126,7 +156,7 @@ def error_to_wire(exc: BaseException) -> pb.Error:
 def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped:
     """The exception a caller gets for an error reply."""
     kind = error.kind
-    text = error.message or pb.ErrorKind.Name(kind)
+    text = error.message or enum_name(pb.ErrorKind.Name, kind)
     if kind == pb.ERROR_KIND_UNKNOWN_ACTOR:
         return UnknownActor(text)
     if kind == pb.ERROR_KIND_UNKNOWN_MESSAGE_TYPE:
