@@ -17,8 +17,8 @@ from cryptography.x509.oid import NameOID
 from cinema.remote import AuthenticationError, ConnectionLost, RemoteClient, TcpTransport
 from cinema.remote.proto import wire_pb2 as pb
 from tests.remote.protos.remote_test_pb2 import Add
+from tests.remote.raw_peer import expect_close, raw, receive, send
 from tests.remote.support import ADD, Calculator, calc_server, connect
-from tests.remote.test_bad_input import expect_close, raw, receive, send
 
 pytestmark = pytest.mark.anyio
 
