@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import ssl
 from pathlib import Path
 
 import anyio
 import pytest
+from anyio.abc import SocketStream
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -171,3 +173,28 @@ async def test_secret_never_travels() -> None:
                 assert (await remote.call(ADD, Add(n=1))).value == 1
     assert len(sent) == 3  # hello, auth, request
     assert all(secret not in frame for frame in sent)
+
+
+async def test_a_failed_tls_handshake_is_the_clients_fault(
+    tls_files: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage instead of a TLS hello: at most a WARNING, no traceback; others still served."""
+    async with calc_server(ssl_context=server_context(tls_files)) as (server, _calc, _addr):
+        async with raw(server) as stream:
+            await stream.send(b"\x16\x03\x01\x00\x05garbage, not a client hello")
+            with anyio.fail_after(10):
+                assert await receive_until_closed(stream)
+        conn = await TcpTransport().connect(server.address, ssl_context=client_context(tls_files))
+        async with RemoteClient(conn) as client:
+            remote = client.remote_addr(Calculator, "calc-server", "calculator")
+            assert (await remote.call(ADD, Add(n=1))).value == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def receive_until_closed(stream: SocketStream) -> bool:
+    try:
+        while await stream.receive():
+            pass
+    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+        pass
+    return True

@@ -25,6 +25,7 @@ from cinema.abc import Connection, Listener
 
 from ._errors import FrameTooLarge
 from ._framing import _HEADER, DEFAULT_MAX_FRAME_SIZE, MAX_WIRE_FRAME_SIZE, FrameDecoder
+from ._peerlog import clip
 
 __all__ = ["AsyncioStreamConnection", "AsyncioStreamListener", "on_asyncio"]
 
@@ -380,7 +381,9 @@ class AsyncioStreamListener(Listener):
                     peer, sock=client, ssl_context=self._ssl_context, server_side=True
                 )
             except (OSError, ssl.SSLError, TimeoutError) as exc:
-                log.warning("connection from %s failed before it started: %r", peer, exc)
+                log.warning(
+                    "connection from %s failed before it started: %s", peer, clip(repr(exc))
+                )
                 client.close()
                 return
             try:

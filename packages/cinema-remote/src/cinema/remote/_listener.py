@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import anyio
-from anyio.abc import ByteStream
+from anyio.abc import ByteStream, SocketListener, TaskGroup
 from anyio.abc import Listener as AnyioListener
+from anyio.streams.tls import TLSListener
 
 from cinema.abc import Connection, Listener
 
 from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
+from ._peerlog import clip
 
-__all__ = ["StreamListener"]
+__all__ = ["AcceptLoop", "QuietTLSListener", "StreamListener"]
 
 log = logging.getLogger("cinema.remote")
 
@@ -67,3 +70,57 @@ class StreamListener(Listener):
 
 
 StreamListener.__module__ = "cinema.remote"
+
+
+class AcceptLoop(AnyioListener[ByteStream]):
+    """Accepts from anyio socket listeners in a loop that outlives a failed accept (out of
+    file descriptors and the like: logged, and accepting goes on a moment later), where
+    anyio's own ``serve`` would end with the error."""
+
+    def __init__(self, listeners: Sequence[AnyioListener[Any]]) -> None:
+        self._listeners = listeners
+
+    async def serve(
+        self,
+        handler: Callable[[ByteStream], Any],
+        task_group: TaskGroup | None = None,
+    ) -> None:
+        async with anyio.create_task_group() as tg:
+            for listener in self._listeners:
+                tg.start_soon(self._accept, listener, handler, task_group or tg)
+
+    @staticmethod
+    async def _accept(
+        listener: AnyioListener[Any], handler: Callable[[ByteStream], Any], tg: TaskGroup
+    ) -> None:
+        if not isinstance(listener, SocketListener):
+            await listener.serve(handler, tg)
+            return
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                log.warning("accept failed: %r", exc)
+                await anyio.sleep(0.1)
+                continue
+            tg.start_soon(handler, stream)
+
+    async def aclose(self) -> None:
+        for listener in self._listeners:
+            await listener.aclose()
+
+    @property
+    def extra_attributes(self) -> dict[Any, Callable[[], Any]]:
+        return {}
+
+
+class QuietTLSListener(TLSListener):
+    """anyio's TLS listener, but a client's failed handshake is the client's fault: one
+    bounded WARNING line, not an ERROR with a traceback."""
+
+    @staticmethod
+    async def handle_handshake_error(exc: BaseException, stream: Any) -> None:
+        await anyio.aclose_forcefully(stream)
+        if isinstance(exc, anyio.get_cancelled_exc_class()) or not isinstance(exc, Exception):
+            raise exc
+        log.warning("TLS handshake with a client failed: %s", clip(repr(exc)))

@@ -9,13 +9,12 @@ from typing import ClassVar, final
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
-from anyio.streams.tls import TLSListener
 
 from cinema.abc import Connection, Listener, Transport, hookimpl
 
 from ._asyncio_streams import AsyncioStreamListener, on_asyncio, open_asyncio_connection
 from ._framing import StreamConnection
-from ._listener import StreamListener
+from ._listener import AcceptLoop, QuietTLSListener, StreamListener
 
 __all__ = ["TcpTransport", "cinema_transports", "parse_host_port"]
 
@@ -84,11 +83,14 @@ class TcpTransport(Transport):
             return AsyncioStreamListener(
                 multi.listeners, bound, _peer_of_socket, ssl_context=ssl_context
             )
+        accepting = AcceptLoop(multi.listeners)
         if ssl_context is None:
-            return StreamListener(multi, bound, _peer)
+            return StreamListener(accepting, bound, _peer)
         # The handshake runs in each connection's own task, so a slow client cannot stall
         # accepting others.
-        tls = TLSListener(multi, ssl_context, standard_compatible=False, handshake_timeout=10)
+        tls = QuietTLSListener(
+            accepting, ssl_context, standard_compatible=False, handshake_timeout=10
+        )
         return StreamListener(tls, bound, _peer)
 
     async def _connect_asyncio(

@@ -12,7 +12,7 @@ from cinema.abc import Connection, Listener, Transport, hookimpl
 
 from ._asyncio_streams import AsyncioStreamListener, on_asyncio, open_asyncio_connection
 from ._framing import StreamConnection
-from ._listener import StreamListener
+from ._listener import AcceptLoop, StreamListener
 
 __all__ = ["UnixTransport", "cinema_transports"]
 
@@ -53,7 +53,7 @@ class UnixTransport(Transport):
         listener = await anyio.create_unix_listener(path)
         if on_asyncio():
             return AsyncioStreamListener([listener], address, lambda _sock: f"{address} (peer)")
-        return StreamListener(listener, address, lambda _stream: f"{address} (peer)")
+        return StreamListener(AcceptLoop([listener]), address, lambda _stream: f"{address} (peer)")
 
     def __repr__(self) -> str:
         return "UnixTransport()"
