@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 import anyio
 
 from ._actor import Actor
-from ._errors import ActorFailed, ActorStopped, CinemaError, MailboxFull, UnhandledMessage
+from ._errors import ActorStopped, CinemaError, MailboxFull, ReplyError, UnhandledMessage
 from ._handler import AsyncHandler
 from ._message import Message
 
@@ -135,6 +135,8 @@ class Addr(Generic[A_co]):
         :raises cinema.UnhandledMessage: the actor has no handler for the message's type
         :raises cinema.ActorStopped: the actor is stopped, or stopped before it replied
         :raises cinema.ActorFailed: the handler raised (the exception is the ``__cause__``)
+        :raises cinema.ReplyError: the handler answered with this error (any subclass, as
+            raised); the actor is not failed
         """
         ctx = self._ctx
         cls = type(msg)
@@ -164,11 +166,18 @@ class Addr(Generic[A_co]):
             ctx._sched = True
             try:
                 result = entry(ctx._actor, msg, ctx)
-            except Exception as exc:
+            except ReplyError:
+                # An answer, not a failure: the actor goes on as after a normal reply.
+                if ctx._mailbox or ctx._state != RUNNING:
+                    dispatcher.schedule(ctx)
+                else:
+                    ctx._sched = False
+                raise
+            except BaseException as exc:
                 dispatcher.fail_inline(ctx, exc)
-                raise ActorFailed(
-                    f"{type(ctx._actor).__qualname__} failed handling {cls.__qualname__}: {exc!r}"
-                ) from exc
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise dispatcher.failed(ctx, msg, exc) from exc
             if ctx._mailbox or ctx._state != RUNNING:
                 dispatcher.schedule(ctx)
             else:

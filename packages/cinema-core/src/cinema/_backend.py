@@ -8,9 +8,12 @@ behind the same small interface, so both backends keep the same semantics.
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
+
+import anyio
 
 
 class Future(Protocol):
@@ -93,6 +96,16 @@ class TrioFuture:
         if self._exc is not None:
             raise self._exc
         return self._result
+
+
+def cancelled_from_outside() -> bool:
+    """Whether the current task is being cancelled by a scope around it.
+
+    A cancellation exception raised while no enclosing scope is cancelled did not come from
+    the runtime (e.g. awaiting an asyncio future that some other code cancelled): it is the
+    user code's own failure, not a shutdown.
+    """
+    return anyio.current_effective_deadline() == -math.inf
 
 
 class Backend:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
-from ._backend import Backend, Future
+from ._backend import Backend, Future, cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
-from ._errors import ActorFailed, ActorStopped, UnhandledMessage
+from ._errors import ActorFailed, ActorStopped, ReplyError, UnhandledMessage
 from ._handler import AsyncHandler, Parked, class_info
 from ._message import Terminated
 from ._supervision import ESCALATE, RESTART
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
 
 logger = logging.getLogger("cinema")
+# Crash reports: an actor's failure and what supervision made of it. With no logging configured
+# they reach stderr through Python's last-resort handler, as asyncio's task errors do.
+crash_logger = logging.getLogger("cinema.crash")
+
+# Raised by user code, these are not only that actor's failure: they end the whole system.
+FATAL = (KeyboardInterrupt, SystemExit)
 
 # How many messages one actor handles before the next ready actor gets its turn, and how many
 # the dispatcher handles in all before it yields to the event loop.
@@ -55,8 +61,16 @@ def _name(ctx: Context[Any]) -> str:
     return f"{type(ctx._actor).__qualname__}#{ctx._id}"
 
 
+def safe_repr(obj: object) -> str:
+    """``repr(obj)``, or a stand-in if the object's own ``__repr__`` raises."""
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<{type(obj).__qualname__} (repr failed)>"
+
+
 def _failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
-    error = ActorFailed(f"{_name(ctx)} failed handling {type(msg).__qualname__}: {exc!r}")
+    error = ActorFailed(f"{_name(ctx)} failed handling {type(msg).__qualname__}: {safe_repr(exc)}")
     error.__cause__ = exc
     return error
 
@@ -184,7 +198,10 @@ class Dispatcher:
                         func(actor, item, ctx)
                     except Parked:
                         return count + 1
-                    except Exception as exc:
+                    except BaseException as exc:
+                        if isinstance(exc, ReplyError):
+                            self._answer_error(ctx, item, None, exc)
+                            continue
                         ctx._failure = exc
                         return count + 1
         except IndexError:
@@ -208,7 +225,10 @@ class Dispatcher:
                 func(actor, item, ctx)
             except Parked:
                 break
-            except Exception as exc:
+            except BaseException as exc:
+                if isinstance(exc, ReplyError):
+                    self._answer_error(ctx, item, None, exc)
+                    continue
                 ctx._failure = exc
                 break
             if ctx._state != RUNNING:
@@ -279,19 +299,22 @@ class Dispatcher:
             return False
         try:
             result = func(*args)
-        except Exception as exc:
-            self._step_failed(ctx, kind, args, reply, exc)
-            return False
+        except BaseException as exc:
+            return self._step_failed(ctx, kind, args, reply, exc)
         if reply is not None and not reply.done():
             reply.set_result(result if kind == HANDLER else True)
         return ctx._state == RUNNING
 
     def _step_failed(
-        self, ctx: Context[Any], kind: int, args: tuple[Any, ...], reply: Any, exc: Exception
-    ) -> None:
+        self, ctx: Context[Any], kind: int, args: tuple[Any, ...], reply: Any, exc: BaseException
+    ) -> bool:
+        """A step raised; return whether the actor's turn goes on."""
+        if kind == HANDLER and isinstance(exc, ReplyError):
+            self._answer_error(ctx, args[1], reply, exc)
+            return ctx._state == RUNNING
         if kind == STOPPED_HOOK:
-            logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
-            return
+            self._stop_hook_failed(ctx, exc)
+            return False
         # Supervision decides first, so that a sender who sees ActorFailed also sees the
         # outcome (e.g. is_alive already False under the stop strategy).
         ctx._failure = exc
@@ -301,6 +324,26 @@ class Dispatcher:
                 reply.set_exception(_failed(ctx, args[1], exc))
             else:
                 reply.set_result(False)
+        return False
+
+    def _stop_hook_failed(self, ctx: Context[Any], exc: BaseException) -> None:
+        crash_logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
+        if isinstance(exc, FATAL):
+            self._system._fatal(exc)
+
+    @staticmethod
+    def _answer_error(ctx: Context[Any], msg: object, reply: Any, exc: BaseException) -> None:
+        """A handler answered with a :class:`cinema.ReplyError`: the sender gets it raised."""
+        if reply is not None:
+            if not reply.done():
+                reply.set_exception(exc)
+            return
+        logger.info(
+            "%s answered %s to a %s sent with do_send: nobody receives it",
+            _name(ctx),
+            safe_repr(exc),
+            type(msg).__qualname__,
+        )
 
     def _room(self, ctx: Context[Any]) -> None:
         ctx._count -= 1
@@ -364,7 +407,7 @@ class Dispatcher:
         current_actor.set(ctx)
         ok = False
         result: Any = None
-        error: Exception | None = None
+        error: BaseException | None = None
         try:
             if kind == STOPPED_HOOK:
                 # stopped() runs shielded: it must run even when shutdown cancels handlers.
@@ -374,7 +417,13 @@ class Dispatcher:
             else:
                 turns = 0
                 while True:
-                    result = await func(*args)
+                    try:
+                        result = await func(*args)
+                    except ReplyError as exc:
+                        if kind != HANDLER:
+                            raise
+                        self._answer_error(ctx, args[1], reply, exc)
+                        result = reply = None
                     step = self._next_async(ctx, kind, reply, result)
                     if step is None:
                         ok = True
@@ -385,7 +434,9 @@ class Dispatcher:
                     turns += 1
                     if turns % 16 == 0:
                         await self.checkpoint()
-        except Exception as exc:
+        except BaseException as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()) and cancelled_from_outside():
+                raise  # shutdown: the step ends as cancelled
             error = exc
         finally:
             self._op_done(ctx, kind, args, reply, ok, result, error)
@@ -420,7 +471,7 @@ class Dispatcher:
         reply: Any,
         ok: bool,
         result: Any,
-        error: Exception | None,
+        error: BaseException | None,
     ) -> None:
         if kind == STOPPED_HOOK:
             ctx._phase = 3
@@ -472,7 +523,7 @@ class Dispatcher:
             return
         try:
             hook(ctx._actor, ctx)
-        except Exception as exc:
+        except BaseException as exc:
             ctx._failure = exc
             return
         ctx._up = True
@@ -483,8 +534,10 @@ class Dispatcher:
         exc = ctx._failure
         assert exc is not None
         ctx._failure = None
+        if isinstance(exc, FATAL):
+            self._system._fatal(exc)
         if ctx._state >= STOPPING:
-            logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
+            crash_logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
             return
         strategy = ctx._strategy
         kind = strategy._kind if strategy is not None else 0
@@ -498,7 +551,7 @@ class Dispatcher:
             while window and window[0] < cutoff:
                 window.popleft()
             if len(window) > strategy.max_restarts:
-                logger.error(
+                crash_logger.error(
                     "%s failed %d times within %ss: stopping for good",
                     _name(ctx),
                     len(window),
@@ -507,28 +560,33 @@ class Dispatcher:
                 )
                 ctx._set_stopping()
             else:
-                logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
+                crash_logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
                 ctx._state = RESTARTING
         elif kind == ESCALATE:
-            logger.error("%s failed: escalating to its supervisor", _name(ctx), exc_info=exc)
+            crash_logger.error("%s failed: escalating to its supervisor", _name(ctx), exc_info=exc)
             ctx._extra().escalation = exc
             ctx._set_stopping()
         else:
-            logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
+            crash_logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
             ctx._set_stopping()
 
     def fail(self, ctx: Context[Any], exc: BaseException) -> None:
         """Hand a failure from outside a handler (a stream, an escalation) to supervision."""
         if ctx._state not in (STARTING, RUNNING):
-            logger.error("%s: failure while not running", _name(ctx), exc_info=exc)
+            crash_logger.error("%s: failure while not running", _name(ctx), exc_info=exc)
             return
         if ctx._failure is None:
             ctx._failure = exc
         else:
-            logger.error("%s: further failure", _name(ctx), exc_info=exc)
+            crash_logger.error("%s: further failure", _name(ctx), exc_info=exc)
         if not ctx._sched:
             ctx._sched = True
             self.schedule(ctx)
+
+    @staticmethod
+    def failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
+        """The :class:`cinema.ActorFailed` a sender gets when handling ``msg`` raised ``exc``."""
+        return _failed(ctx, msg, exc)
 
     def fail_inline(self, ctx: Context[Any], exc: BaseException) -> None:
         """A handler run in the sender's task raised; ``ctx`` is scheduled already."""
@@ -564,8 +622,8 @@ class Dispatcher:
                     return
                 try:
                     hook(ctx._actor, ctx)
-                except Exception as exc:
-                    logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
+                except BaseException as exc:
+                    self._stop_hook_failed(ctx, exc)
             phase = ctx._phase = 3
         if phase == 3:
             if ctx._state == STOPPING:
@@ -583,8 +641,10 @@ class Dispatcher:
             if not isinstance(actor, Actor):
                 raise TypeError(f"the factory returned {actor!r}, not an Actor")
             info = class_info(type(actor))
-        except Exception as exc:
-            logger.error("%s: restart failed: stopping for good", _name(ctx), exc_info=exc)
+        except BaseException as exc:
+            crash_logger.error("%s: restart failed: stopping for good", _name(ctx), exc_info=exc)
+            if isinstance(exc, FATAL):
+                self._system._fatal(exc)
             ctx._set_stopping()
             self.finalize(ctx)
             return
@@ -684,7 +744,7 @@ class Dispatcher:
         else:
             system._top.pop(ctx, None)
             if escalation is not None:
-                logger.error(
+                crash_logger.error(
                     "%s escalated a failure with no supervisor above it: its tree is stopped",
                     _name(ctx),
                     exc_info=escalation,

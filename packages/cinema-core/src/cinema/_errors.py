@@ -43,3 +43,17 @@ class MailboxFull(CinemaError):
 
 class HandlerDefinitionError(CinemaError, TypeError):
     """An ``@handler`` method or a stream handler is declared in a way Cinema cannot use."""
+
+
+class ReplyError(CinemaError):
+    """Base class of the errors a handler *answers* with: expected outcomes, not failures.
+
+    Raise a subclass from a handler (``class NotFound(ReplyError)``) and the sender's ``send``
+    raises that same exception, typed; the actor is not failed, keeps its state and goes on with
+    its next message, and nothing is logged as a crash. A reply error raised for a message sent
+    with ``do_send`` has nobody to receive it and is logged at info level. Raised by a lifecycle
+    hook or a stream handler, where no sender waits, it is an ordinary failure.
+
+    It derives from :class:`CinemaError` so that ``send`` raises nothing but Cinema errors and
+    ``TimeoutError``.
+    """

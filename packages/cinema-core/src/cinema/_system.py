@@ -52,6 +52,9 @@ class ActorSystem:
         self._state = "new"
         self._all_stopped: anyio.Event | None = None
         self._plugins: PluginRegistry | None = None
+        # A KeyboardInterrupt or SystemExit raised by user code inside an actor: it ends the
+        # system and is raised by the ``async with`` block once every actor has stopped.
+        self._fatal_exc: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self._state}, {self._live} actors>"
@@ -88,6 +91,13 @@ class ActorSystem:
         finally:
             self._state = "closed"
             tg.cancel_scope.cancel()
+        fatal = self._fatal_exc
+        if fatal is not None and exc is not fatal:
+            if hurry:
+                await tg.__aexit__(exc_type, exc, tb)
+            else:
+                await tg.__aexit__(None, None, None)
+            raise fatal
         if exc is None or hurry:
             return await tg.__aexit__(exc_type, exc, tb)
         # An exception from the block itself propagates as it is, not wrapped in the task
@@ -125,6 +135,13 @@ class ActorSystem:
         if ctx._state != STOPPED:
             ctx._set_stopping()
             self._dispatcher.finalize(ctx)
+
+    def _fatal(self, exc: BaseException) -> None:
+        # Cancelling the task group cancels the user's block too; __aexit__ raises ``exc``.
+        if self._fatal_exc is None:
+            self._fatal_exc = exc
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel()
 
     def _finalized(self) -> None:
         self._live -= 1
