@@ -17,6 +17,7 @@ from ._context import Context as Context
 from ._errors import ActorFailed as ActorFailed
 from ._errors import ActorStopped as ActorStopped
 from ._errors import CinemaError as CinemaError
+from ._errors import Deadlock as Deadlock
 from ._errors import HandlerDefinitionError as HandlerDefinitionError
 from ._errors import MailboxFull as MailboxFull
 from ._errors import NameTaken as NameTaken
@@ -41,6 +42,7 @@ __all__ = [
     "Addr",
     "CinemaError",
     "Context",
+    "Deadlock",
     "HandlerDefinitionError",
     "MailboxFull",
     "Message",

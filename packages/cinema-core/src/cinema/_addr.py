@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 import anyio
 
 from ._actor import Actor
-from ._errors import ActorStopped, CinemaError, MailboxFull, ReplyError, UnhandledMessage
+from ._errors import ActorStopped, Deadlock, MailboxFull, ReplyError, UnhandledMessage
 from ._handler import AsyncHandler
 from ._message import Message
 
@@ -195,6 +195,10 @@ class Addr(Generic[A_co]):
             fut = dispatcher.new_future()
             args = (ctx._actor, msg, ctx)
             dispatcher.start_handler(ctx, entry.func, args, fut)
+            me = current_actor.get()
+            if me is not None:
+                # An actor's step awaits another: note it, for the cycle check.
+                return await _await_tracked(me, ctx, fut, timeout)
             if timeout is None:
                 return await fut
             with anyio.fail_after(timeout):
@@ -209,12 +213,9 @@ class Addr(Generic[A_co]):
             return await self._enqueue_and_wait(ctx, msg)
 
     async def _enqueue_and_wait(self, ctx: Context[Any], msg: object) -> object:
-        if ctx._wait and current_actor.get() is ctx:
-            # The actor's own async step awaits a reply that only that same actor could give.
-            raise CinemaError(
-                f"{self!r} cannot await a reply from itself inside its own handler or hook "
-                "(it would wait forever): use do_send, or call the method directly"
-            )
+        me = current_actor.get()
+        if me is not None:
+            _check_cycle(me, ctx)
         if ctx._capacity is not None:
             while ctx._count >= ctx._capacity:
                 await ctx._wait_for_room()
@@ -230,4 +231,71 @@ class Addr(Generic[A_co]):
         if not ctx._sched:
             ctx._sched = True
             dispatcher.schedule(ctx)
-        return await fut
+        if me is None:
+            return await fut
+        return await _await_tracked(me, ctx, fut, None)
+
+
+def _name(ctx: Context[Any]) -> str:
+    return f"{type(ctx._actor).__qualname__}#{ctx._id}"
+
+
+def _check_cycle(me: Context[Any], target: Context[Any]) -> None:
+    """Raise :class:`cinema.Deadlock` if ``me`` awaiting ``target`` closes a cycle of asks.
+
+    ``me`` is the actor whose async step the current task runs. The message to ``target`` is
+    handled only once ``target``'s current step ends; if that step awaits (through others) a
+    reply from ``me``, nobody ever goes on.
+    """
+    if not me._wait:
+        return  # a task that outlived the step it was started from: not a step of ``me``
+    if target is me:
+        raise Deadlock(
+            f"{me._addr!r} cannot await a reply from itself inside its own handler or hook "
+            "(it would wait forever): use do_send, or call the method directly",
+            [_name(me)],
+        )
+    waits = me._dispatcher.waits
+    if not waits:
+        return
+    # Depth-first over "is awaiting a reply from", looking for a way back to ``me``.
+    path = [target]
+    seen = {target}
+    stack = [iter(waits.get(target, ()))]
+    while stack:
+        nxt = next(stack[-1], None)
+        if nxt is None:
+            stack.pop()
+            path.pop()
+            continue
+        if nxt is me:
+            names = [_name(me), *(_name(c) for c in path)]
+            raise Deadlock(
+                f"{_name(me)} awaiting a reply from {_name(target)} would deadlock: "
+                f"{' -> '.join([*names, names[0]])} each await the next one's reply",
+                names,
+            )
+        if nxt in seen or not nxt._wait:
+            continue
+        seen.add(nxt)
+        path.append(nxt)
+        stack.append(iter(waits.get(nxt, ())))
+
+
+async def _await_tracked(
+    me: Context[Any], target: Context[Any], fut: Any, timeout: float | None
+) -> object:
+    waits = me._dispatcher.waits
+    edges = waits.get(me)
+    if edges is None:
+        edges = waits[me] = []
+    edges.append(target)
+    try:
+        if timeout is None:
+            return await fut
+        with anyio.fail_after(timeout):
+            return await fut
+    finally:
+        edges.remove(target)
+        if not edges and waits.get(me) is edges:
+            del waits[me]

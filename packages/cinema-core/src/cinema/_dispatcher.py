@@ -97,6 +97,8 @@ class Dispatcher:
         # Idle worker tasks, each waiting on its future for the next async step.
         self._idle: list[Future] = []
         self._scope: anyio.CancelScope | None = None
+        # Which actors' async steps await replies from which actors (for Deadlock).
+        self.waits: dict[Context[Any], list[Context[Any]]] = {}
 
     # -- scheduling ---------------------------------------------------------------------------
 

@@ -45,6 +45,20 @@ class HandlerDefinitionError(CinemaError, TypeError):
     """An ``@handler`` method or a stream handler is declared in a way Cinema cannot use."""
 
 
+class Deadlock(CinemaError):
+    """Awaiting this reply would close a cycle of actors awaiting each other's replies.
+
+    Raised by ``send`` inside an actor's async handler or hook when the target (directly or
+    through others) is itself awaiting a reply from this actor: the ask that would close the
+    cycle fails at once instead of every actor in it waiting forever.
+    """
+
+    def __init__(self, message: str, cycle: list[str]) -> None:
+        super().__init__(message)
+        #: the actors in the cycle, by name, starting with the one that made this call
+        self.cycle = cycle
+
+
 class ReplyError(CinemaError):
     """Base class of the errors a handler *answers* with: expected outcomes, not failures.
 
