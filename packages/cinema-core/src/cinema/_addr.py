@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from _thread import get_ident as _get_ident
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 
 import anyio
+import anyio.from_thread
 
 from ._actor import Actor
-from ._errors import ActorStopped, Deadlock, MailboxFull, ReplyError, UnhandledMessage
+from ._errors import ActorStopped, CinemaError, Deadlock, MailboxFull, ReplyError, UnhandledMessage
 from ._handler import AsyncHandler
 from ._message import Message
 
@@ -81,21 +84,29 @@ class Addr(Generic[A_co]):
         """Stop the actor once the message it is handling now is done.
 
         Queued messages are not handled; their senders get :class:`cinema.ActorStopped`.
-        Stopping a stopped actor does nothing.
+        Stopping a stopped actor does nothing. May be called from any thread.
         """
-        self._ctx._request_stop()
+        ctx = self._ctx
+        if _get_ident() != ctx._dispatcher.thread:
+            _from_thread(ctx, ctx._request_stop)
+            return
+        ctx._request_stop()
 
     def do_send(self, msg: object) -> None:
         """Enqueue ``msg`` without waiting for it to be handled (fire and forget).
 
-        Never blocks. A message for a stopped actor goes to the dead letters.
+        Never blocks. A message for a stopped actor goes to the dead letters. May be called
+        from any thread: from outside the system's event loop thread the message is handed to
+        that loop, which wakes up for it; messages from one thread keep their order.
 
         :raises cinema.UnhandledMessage: the actor has no handler for the message's type
-        :raises cinema.MailboxFull: the actor's bounded mailbox is full
+        :raises cinema.MailboxFull: the actor's bounded mailbox is full (from another thread a
+            message that finds the mailbox full on arrival goes to the dead letters instead)
         """
         ctx = self._ctx
-        if type(msg) in ctx._table and ctx._open:
-            # Fast path: a known handler; alive, unbounded, mailbox allocated.
+        if type(msg) in ctx._table and ctx._open == _get_ident():
+            # Fast path: a known handler; alive, unbounded, mailbox allocated, and the caller
+            # runs in the event loop's thread.
             ctx._mailbox.append(msg)  # type: ignore[union-attr]  # allocated when _open
             if not ctx._sched:
                 ctx._sched = True
@@ -103,6 +114,9 @@ class Addr(Generic[A_co]):
             return
         if ctx._info.lookup(type(msg)) is None:
             raise UnhandledMessage(type(ctx._actor), type(msg))
+        if _get_ident() != ctx._dispatcher.thread:
+            _from_thread(ctx, self._deliver_from_thread, msg)
+            return
         if ctx._state >= STOPPING:
             ctx._system._dead_letter(msg, ctx)
             return
@@ -119,6 +133,47 @@ class Addr(Generic[A_co]):
         if not ctx._sched:
             ctx._sched = True
             ctx._dispatcher.schedule(ctx)
+
+    def _deliver_from_thread(self, msg: object) -> None:
+        # In the event loop, for a do_send made in another thread.
+        try:
+            self.do_send(msg)
+        except MailboxFull:
+            ctx = self._ctx
+            ctx._system._dead_letter(msg, ctx)
+
+    @overload
+    def send_from_thread(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
+
+    @overload
+    def send_from_thread(self, msg: object, *, timeout: float | None = None) -> object: ...
+
+    def send_from_thread(self, msg: object, *, timeout: float | None = None) -> object:
+        """:meth:`send` for code running in another OS thread: block until the reply comes.
+
+        For synchronous code outside the event loop, such as a web framework's ``def``
+        endpoints run in a thread pool, or a plain :class:`threading.Thread`. It raises what
+        :meth:`send` raises.
+
+        :raises cinema.CinemaError: called from the event loop's own thread (``await
+            addr.send(...)`` there), or the system is no longer running
+        """
+        ctx = self._ctx
+        dispatcher = ctx._dispatcher
+        if _get_ident() == dispatcher.thread:
+            raise CinemaError(
+                "send_from_thread blocks its thread: in the event loop's thread use "
+                "`await addr.send(...)`"
+            )
+        send = self.send
+
+        async def call() -> object:
+            return await send(msg, timeout=timeout)
+
+        try:
+            return anyio.from_thread.run(call, token=dispatcher.token)
+        except anyio.RunFinishedError:
+            raise ActorStopped(f"{self!r} is stopped: its system is closed") from None
 
     @overload
     async def send(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
@@ -137,8 +192,15 @@ class Addr(Generic[A_co]):
         :raises cinema.ActorFailed: the handler raised (the exception is the ``__cause__``)
         :raises cinema.ReplyError: the handler answered with this error (any subclass, as
             raised); the actor is not failed
+        :raises cinema.CinemaError: awaited in another thread than the system's event loop
+            (use :meth:`send_from_thread` there)
         """
         ctx = self._ctx
+        if _get_ident() != ctx._dispatcher.thread:
+            raise CinemaError(
+                f"{self!r} lives in an event loop in another thread: await send() there, or "
+                "call addr.send_from_thread() from a plain thread"
+            )
         cls = type(msg)
         entry = ctx._table.get(cls)
         if entry is None:
@@ -234,6 +296,15 @@ class Addr(Generic[A_co]):
         if me is None:
             return await fut
         return await _await_tracked(me, ctx, fut, None)
+
+
+def _from_thread(ctx: Context[Any], func: Callable[..., object], *args: object) -> None:
+    """Run ``func(*args)`` soon in the event loop of ``ctx``'s system, from another thread."""
+    try:
+        ctx._dispatcher.call_soon_threadsafe(func, *args)
+    except RuntimeError:  # the event loop is gone (trio's RunFinishedError is one too)
+        if args:
+            ctx._system._dead_letter(args[0], ctx)
 
 
 def _name(ctx: Context[Any]) -> str:

@@ -101,8 +101,9 @@ class Context(Generic[A]):
         self._table = info.table
         self._addr: Addr[A] = Addr(self)
         self._mailbox: deque[Any] | None = None
-        # True while do_send may append directly: alive, unbounded and the mailbox allocated.
-        self._open = False
+        # While do_send may append directly (alive, unbounded, the mailbox allocated): the ident
+        # of the event loop's thread, which do_send compares with its own; else 0.
+        self._open = 0
         self._sched = False
         self._state = STARTING
         self._up = False  # this instance's started() completed: stopped() is due
@@ -127,12 +128,13 @@ class Context(Generic[A]):
         # Allocated when messages arrive for an idle actor, dropped when it is idle again.
         mailbox: deque[Any] = deque()
         self._mailbox = mailbox
-        self._open = self._capacity is None and self._state < STOPPING
+        if self._capacity is None and self._state < STOPPING:
+            self._open = self._dispatcher.thread
         return mailbox
 
     def _set_stopping(self) -> None:
         self._state = STOPPING
-        self._open = False
+        self._open = 0
 
     def _extra(self) -> Extra:
         ext = self._ext

@@ -10,11 +10,13 @@ to other actors, and hand the actor back when they finish.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
 from ._backend import Backend, Future, cancelled_from_outside
@@ -85,6 +87,10 @@ class Dispatcher:
         self.checkpoint = backend.checkpoint
         self.cancel_point = backend.cancel_point
         self.inline_sends = 0  # sends run in the sender's task (every 64th one yields)
+        # The event loop's thread; other threads hand their calls over with call_soon_threadsafe.
+        self.thread = threading.get_ident()
+        self.call_soon_threadsafe = backend.call_soon_threadsafe
+        self.token = anyio.lowlevel.current_token()
         self._system = system
         self._ready: deque[Context[Any]] = deque()
         self._wakeup: Future | None = None
@@ -177,7 +183,7 @@ class Dispatcher:
         ctx._sched = False
         if ctx._mailbox is not None:
             ctx._mailbox = None
-            ctx._open = False
+            ctx._open = 0
 
     def _run_messages(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
         # The hot loop. Sync handlers are plain functions in the table and run back to back;
@@ -708,7 +714,7 @@ class Dispatcher:
     def finalize(self, ctx: Context[Any]) -> None:
         """The actor has stopped for good: tell everyone who needs to know."""
         ctx._state = STOPPED
-        ctx._open = False
+        ctx._open = 0
         ctx._sched = True  # never scheduled again
         ctx._wait = 0
         self._drop_timers_and_streams(ctx)
