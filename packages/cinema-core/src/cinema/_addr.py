@@ -11,8 +11,8 @@ import anyio
 import anyio.from_thread
 
 from ._actor import Actor
-from ._errors import ActorStopped, CinemaError, Deadlock, MailboxFull, ReplyError, UnhandledMessage
-from ._handler import AsyncHandler
+from ._errors import ActorStopped, CinemaError, Deadlock, MailboxFull, ReplyError
+from ._handler import AsyncHandler, unhandled
 from ._message import Message
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class Addr(Generic[A_co]):
                 ctx._dispatcher.schedule(ctx)
             return
         if ctx._info.lookup(type(msg)) is None:
-            raise UnhandledMessage(type(ctx._actor), type(msg))
+            raise unhandled(type(ctx._actor), type(msg))
         if _get_ident() != ctx._dispatcher.thread:
             _from_thread(ctx, self._deliver_from_thread, msg)
             return
@@ -206,7 +206,7 @@ class Addr(Generic[A_co]):
         if entry is None:
             entry = ctx._info.lookup(cls)
         if entry is None:
-            raise UnhandledMessage(type(ctx._actor), cls)
+            raise unhandled(type(ctx._actor), cls)
         dispatcher = ctx._dispatcher
         if ctx._state >= STOPPING:
             raise ActorStopped(f"{self!r} is stopped")

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from ._actor import Actor
 from ._addr import STARTING, STOPPED, STOPPING, Addr
-from ._errors import ActorStopped, HandlerDefinitionError, UnhandledMessage
-from ._handler import ClassInfo
+from ._errors import ActorStopped, HandlerDefinitionError
+from ._handler import ClassInfo, unhandled
 from ._message import Terminated
 from ._supervision import SupervisorStrategy, seconds
 
@@ -234,7 +234,7 @@ class Context(Generic[A]):
     def _start_timer(self, delay: float, msg: object, period: float | None) -> TimerHandle:
         self._alive_or_raise()
         if self._info.lookup(type(msg)) is None:
-            raise UnhandledMessage(type(self._actor), type(msg))
+            raise unhandled(type(self._actor), type(msg))
         from ._timers import start_timer
 
         return start_timer(self, delay, msg, period)
@@ -267,7 +267,7 @@ class Context(Generic[A]):
         :raises cinema.UnhandledMessage: this actor has no handler for ``Terminated``
         """
         if self._info.lookup(Terminated) is None:
-            raise UnhandledMessage(type(self._actor), Terminated)
+            raise unhandled(type(self._actor), Terminated)
         self._alive_or_raise()
         target = addr._ctx
         if target is self:

@@ -21,8 +21,8 @@ import anyio.lowlevel
 from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
 from ._backend import Backend, Future, cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
-from ._errors import ActorFailed, ActorStopped, ReplyError, UnhandledMessage
-from ._handler import AsyncHandler, Parked, class_info
+from ._errors import ActorFailed, ActorStopped, ReplyError
+from ._handler import AsyncHandler, Parked, class_info, unhandled
 from ._message import Terminated
 from ._supervision import ESCALATE, RESTART
 
@@ -255,7 +255,7 @@ class Dispatcher:
             entry = info.lookup(type(msg))
             if entry is None:
                 if not item.fut.done():
-                    item.fut.set_exception(UnhandledMessage(type(actor), type(msg)))
+                    item.fut.set_exception(unhandled(type(actor), type(msg)))
                 return True
             return self._call_entry(ctx, entry, (actor, msg, ctx), item.fut)
         if cls is Tick:

@@ -13,12 +13,12 @@ class UnhandledMessage(CinemaError, TypeError):
     Raised by ``do_send`` at the call, and by ``send`` before anything is enqueued.
     """
 
-    def __init__(self, actor_type: type, message_type: type) -> None:
+    def __init__(self, actor_type: type, message_type: type, hint: str = "") -> None:
         self.actor_type = actor_type
         self.message_type = message_type
         super().__init__(
             f"actor {actor_type.__qualname__!r} has no handler for message type "
-            f"{message_type.__qualname__!r}"
+            f"{message_type.__qualname__!r}{hint}"
         )
 
 
