@@ -24,6 +24,7 @@ from ._errors import NameTaken as NameTaken
 from ._errors import ReplyError as ReplyError
 from ._errors import UnhandledMessage as UnhandledMessage
 from ._handler import handler as handler
+from ._message import DeadLetter as DeadLetter
 from ._message import Message as Message
 from ._message import Terminated as Terminated
 from ._plugins import PluginLoadError as PluginLoadError
@@ -42,6 +43,7 @@ __all__ = [
     "Addr",
     "CinemaError",
     "Context",
+    "DeadLetter",
     "Deadlock",
     "HandlerDefinitionError",
     "MailboxFull",

@@ -13,7 +13,7 @@ import anyio.from_thread
 from ._actor import Actor
 from ._errors import ActorStopped, CinemaError, Deadlock, MailboxFull, ReplyError
 from ._handler import AsyncHandler, unhandled
-from ._message import Message
+from ._message import CLOSED_REASON, FULL_REASON, STOPPED_REASON, Message
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -118,7 +118,7 @@ class Addr(Generic[A_co]):
             _from_thread(ctx, self._deliver_from_thread, msg)
             return
         if ctx._state >= STOPPING:
-            ctx._system._dead_letter(msg, ctx)
+            ctx._system._dead_letter(msg, ctx, STOPPED_REASON)
             return
         mailbox = ctx._mailbox
         if mailbox is None:
@@ -140,7 +140,7 @@ class Addr(Generic[A_co]):
             self.do_send(msg)
         except MailboxFull:
             ctx = self._ctx
-            ctx._system._dead_letter(msg, ctx)
+            ctx._system._dead_letter(msg, ctx, FULL_REASON)
 
     @overload
     def send_from_thread(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
@@ -304,7 +304,7 @@ def _from_thread(ctx: Context[Any], func: Callable[..., object], *args: object) 
         ctx._dispatcher.call_soon_threadsafe(func, *args)
     except RuntimeError:  # the event loop is gone (trio's RunFinishedError is one too)
         if args:
-            ctx._system._dead_letter(args[0], ctx)
+            ctx._system._dead_letter(args[0], ctx, CLOSED_REASON)
 
 
 def _name(ctx: Context[Any]) -> str:

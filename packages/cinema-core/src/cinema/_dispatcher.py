@@ -23,7 +23,7 @@ from ._backend import Backend, Future, cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
 from ._errors import ActorFailed, ActorStopped, ReplyError
 from ._handler import AsyncHandler, Parked, class_info, unhandled
-from ._message import Terminated
+from ._message import DROPPED, NO_HANDLER, STOPPED_REASON, Terminated
 from ._supervision import ESCALATE, RESTART
 
 if TYPE_CHECKING:
@@ -280,11 +280,11 @@ class Dispatcher:
             # a restart's factory made an instance of another class.
             if ctx._capacity is not None:
                 self._room(ctx)
-            self._system._dead_letter(item, ctx)
+            self._system._dead_letter(item, ctx, NO_HANDLER)
             return True
         entry = info.lookup(type(msg))
         if entry is None:
-            self._system._dead_letter(msg, ctx)
+            self._system._dead_letter(msg, ctx, NO_HANDLER)
             return True
         return self._call_entry(ctx, entry, (actor, msg, ctx), None)
 
@@ -700,9 +700,9 @@ class Dispatcher:
                     if not item.ack.done():
                         item.ack.set_result(False)
                 elif cls is Sys:
-                    self._system._dead_letter(item.msg, ctx)
+                    self._system._dead_letter(item.msg, ctx, DROPPED)
                 elif cls is not Tick and cls is not StreamEnd:
-                    self._system._dead_letter(item, ctx)
+                    self._system._dead_letter(item, ctx, DROPPED)
         ctx._count = 0
         ext = ctx._ext
         if ext is not None:
@@ -728,9 +728,12 @@ class Dispatcher:
                 if system._names.get(name) is addr:
                     del system._names[name]
             ext.names.clear()
+            parent = ctx._parent
             for watcher in list(ext.watchers):
                 if watcher._ext is not None:
                     watcher._ext.watching.discard(ctx)
+                if watcher is parent and watcher._state >= RESTARTING:
+                    continue  # the parent stops or restarts, and stopped this child itself
                 self.deliver(watcher, Terminated(addr))
             ext.watchers.clear()
             for target in list(ext.watching):
@@ -767,7 +770,7 @@ class Dispatcher:
         """Queue a runtime item; False (and a dead letter if it matters) if ``ctx`` is dead."""
         if ctx._state >= STOPPING:
             if isinstance(item, Sys):
-                self._system._dead_letter(item.msg, ctx)
+                self._system._dead_letter(item.msg, ctx, STOPPED_REASON)
             elif isinstance(item, StreamItem) and not item.ack.done():
                 item.ack.set_result(False)
             return False
