@@ -24,7 +24,7 @@ from ._envelopes import StreamEnd, StreamItem, Sys, Tick
 from ._errors import ActorFailed, ActorStopped, ReplyError
 from ._handler import AsyncHandler, Parked, class_info, unhandled
 from ._message import DROPPED, NO_HANDLER, STOPPED_REASON, Terminated
-from ._supervision import ESCALATE, RESTART
+from ._supervision import DO_ESCALATE, DO_GIVE_UP, DO_RESTART, decide
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +50,7 @@ MAX_IDLE_WORKERS = 32
 # Why a scheduled actor is parked (Context._wait).
 WAIT_OP = 1
 WAIT_CHILDREN = 2
+WAIT_BACKOFF = 3
 
 # Kinds of step (what an async step was running).
 HANDLER = 0
@@ -547,36 +548,65 @@ class Dispatcher:
         if ctx._state >= STOPPING:
             crash_logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
             return
-        strategy = ctx._strategy
-        kind = strategy._kind if strategy is not None else 0
+        ext = ctx._extra()
+        decision, delay = decide(ctx._strategy, ext.record, time.monotonic())
         ctx._phase = 0
-        if kind == RESTART:
+        if decision == DO_RESTART:
+            if delay:
+                crash_logger.error(
+                    "%s failed: restarting in %.3gs", _name(ctx), delay, exc_info=exc
+                )
+                ext.delay = delay
+            else:
+                crash_logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
+            ctx._state = RESTARTING
+            self._restart_siblings(ctx)
+        elif decision == DO_GIVE_UP:
+            strategy = ctx._strategy
             assert strategy is not None
-            window = ctx._extra().failures
-            now = time.monotonic()
-            window.append(now)
-            cutoff = now - strategy.within
-            while window and window[0] < cutoff:
-                window.popleft()
-            if len(window) > strategy.max_restarts:
+            if strategy.kind == "restart":
                 crash_logger.error(
                     "%s failed %d times within %ss: stopping for good",
                     _name(ctx),
-                    len(window),
+                    len(ext.record.failures),
                     strategy.within,
                     exc_info=exc,
                 )
-                ctx._set_stopping()
             else:
-                crash_logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
-                ctx._state = RESTARTING
-        elif kind == ESCALATE:
+                crash_logger.error(
+                    "%s failed after %d restarts in a row: stopping for good",
+                    _name(ctx),
+                    ext.record.in_a_row,
+                    exc_info=exc,
+                )
+            ctx._set_stopping()
+        elif decision == DO_ESCALATE:
             crash_logger.error("%s failed: escalating to its supervisor", _name(ctx), exc_info=exc)
-            ctx._extra().escalation = exc
+            ext.escalation = exc
             ctx._set_stopping()
         else:
             crash_logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
             ctx._set_stopping()
+
+    def _restart_siblings(self, ctx: Context[Any]) -> None:
+        """A child restarts: under one-for-all or rest-for-one, its siblings restart too."""
+        parent = ctx._parent
+        if parent is None or parent._ext is None or parent._ext.group == "one_for_one":
+            return
+        children = parent._children
+        if not children:
+            return
+        rest = parent._ext.group == "rest_for_one"
+        for sibling in sorted(children, key=lambda c: c._id):
+            if sibling is ctx or sibling._factory is None or (rest and sibling._id < ctx._id):
+                continue
+            if sibling._state not in (STARTING, RUNNING):
+                continue
+            sibling._state = RESTARTING
+            sibling._phase = 0
+            if not sibling._sched:
+                sibling._sched = True
+                self.schedule(sibling)
 
     def fail(self, ctx: Context[Any], exc: BaseException) -> None:
         """Hand a failure from outside a handler (a stream, an escalation) to supervision."""
@@ -636,8 +666,30 @@ class Dispatcher:
         if phase == 3:
             if ctx._state == STOPPING:
                 self.finalize(ctx)
-            else:
-                self._recreate(ctx)
+                return
+            ext = ctx._ext
+            if ext is not None and ext.delay > 0:
+                delay, ext.delay = ext.delay, 0.0
+                ctx._wait = WAIT_BACKOFF
+                assert self._tg is not None
+                self._tg.start_soon(self._backoff, ctx, ext, delay)
+                return
+            self._recreate(ctx)
+
+    async def _backoff(self, ctx: Context[Any], ext: Any, delay: float) -> None:
+        # A restart under a backoff strategy waits here; stop() or shutdown cut it short.
+        scope = anyio.CancelScope()
+        ext.backoff = scope
+        self._ops.add(scope)
+        try:
+            with scope:
+                await anyio.sleep(delay)
+        finally:
+            self._ops.discard(scope)
+            ext.backoff = None
+            if ctx._wait == WAIT_BACKOFF:
+                ctx._wait = 0
+                self.schedule(ctx)
 
     def _recreate(self, ctx: Context[Any]) -> None:
         factory = ctx._factory
@@ -659,6 +711,8 @@ class Dispatcher:
         ctx._actor = actor
         ctx._info = info
         ctx._table = info.table
+        if ctx._ext is not None:
+            ctx._ext.record.started_at = time.monotonic()
         ctx._up = False
         ctx._phase = 0
         ctx._state = STARTING
