@@ -8,6 +8,7 @@ on those reports, never on sleeps. Pass ``trio`` as the first argument to run it
 from __future__ import annotations
 
 import itertools
+import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,10 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
+
+# The failures and the slow shutdown in this demo are on purpose: no crash reports or shutdown
+# warnings on stderr.
+logging.getLogger("cinema").setLevel(logging.CRITICAL)
 
 Reports = MemoryObjectSendStream[str]
 

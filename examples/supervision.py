@@ -10,6 +10,7 @@ Run it with ``python examples/supervision.py`` (add ``trio`` to run on trio).
 from __future__ import annotations
 
 import itertools
+import logging
 import sys
 from dataclasses import dataclass
 from typing import Self
@@ -29,6 +30,9 @@ from cinema import (
     Terminated,
     handler,
 )
+
+# The failures in this example are on purpose: no crash reports on stderr.
+logging.getLogger("cinema.crash").setLevel(logging.CRITICAL)
 
 Events = MemoryObjectSendStream[str]
 

@@ -10,8 +10,6 @@ and friends); this module only re-exports the public names. ``cinema.remote`` an
 # in another source tree) be found next to this package; without it only wheels would work.
 __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
-import logging as _logging
-
 from ._actor import Actor as Actor
 from ._actor import StreamHandler as StreamHandler
 from ._addr import Addr as Addr
@@ -19,11 +17,14 @@ from ._context import Context as Context
 from ._errors import ActorFailed as ActorFailed
 from ._errors import ActorStopped as ActorStopped
 from ._errors import CinemaError as CinemaError
+from ._errors import Deadlock as Deadlock
 from ._errors import HandlerDefinitionError as HandlerDefinitionError
 from ._errors import MailboxFull as MailboxFull
 from ._errors import NameTaken as NameTaken
+from ._errors import ReplyError as ReplyError
 from ._errors import UnhandledMessage as UnhandledMessage
 from ._handler import handler as handler
+from ._message import DeadLetter as DeadLetter
 from ._message import Message as Message
 from ._message import Terminated as Terminated
 from ._plugins import PluginLoadError as PluginLoadError
@@ -42,6 +43,8 @@ __all__ = [
     "Addr",
     "CinemaError",
     "Context",
+    "DeadLetter",
+    "Deadlock",
     "HandlerDefinitionError",
     "MailboxFull",
     "Message",
@@ -49,6 +52,7 @@ __all__ = [
     "PluginLoadError",
     "PluginNotFound",
     "PluginRegistry",
+    "ReplyError",
     "StreamHandler",
     "SupervisorStrategy",
     "Terminated",
@@ -67,5 +71,7 @@ for _name in __all__:
         _obj.__module__ = __name__
 del _name, _obj
 
-# A library never configures logging; this only silences "no handler" warnings.
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+# No NullHandler on the "cinema" logger, on purpose: with no logging configured, crash reports
+# (the "cinema.crash" logger, level ERROR) reach stderr through Python's last-resort handler, as
+# asyncio's "Task exception was never retrieved" does. Configuring logging routes them; see the
+# README's "Failure semantics" for how to silence them.

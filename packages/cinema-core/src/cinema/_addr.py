@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from _thread import get_ident as _get_ident
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 
 import anyio
+import anyio.from_thread
 
 from ._actor import Actor
-from ._errors import ActorFailed, ActorStopped, CinemaError, MailboxFull, UnhandledMessage
-from ._handler import AsyncHandler
-from ._message import Message
+from ._errors import ActorStopped, CinemaError, Deadlock, MailboxFull, ReplyError
+from ._handler import AsyncHandler, unhandled
+from ._message import CLOSED_REASON, FULL_REASON, STOPPED_REASON, Message
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -81,30 +84,41 @@ class Addr(Generic[A_co]):
         """Stop the actor once the message it is handling now is done.
 
         Queued messages are not handled; their senders get :class:`cinema.ActorStopped`.
-        Stopping a stopped actor does nothing.
+        Stopping a stopped actor does nothing. May be called from any thread.
         """
-        self._ctx._request_stop()
+        ctx = self._ctx
+        if _get_ident() != ctx._dispatcher.thread:
+            _from_thread(ctx, ctx._request_stop)
+            return
+        ctx._request_stop()
 
     def do_send(self, msg: object) -> None:
         """Enqueue ``msg`` without waiting for it to be handled (fire and forget).
 
-        Never blocks. A message for a stopped actor goes to the dead letters.
+        Never blocks. A message for a stopped actor goes to the dead letters. May be called
+        from any thread: from outside the system's event loop thread the message is handed to
+        that loop, which wakes up for it; messages from one thread keep their order.
 
         :raises cinema.UnhandledMessage: the actor has no handler for the message's type
-        :raises cinema.MailboxFull: the actor's bounded mailbox is full
+        :raises cinema.MailboxFull: the actor's bounded mailbox is full (from another thread a
+            message that finds the mailbox full on arrival goes to the dead letters instead)
         """
         ctx = self._ctx
-        if type(msg) in ctx._table and ctx._open:
-            # Fast path: a known handler; alive, unbounded, mailbox allocated.
+        if type(msg) in ctx._table and ctx._open == _get_ident():
+            # Fast path: a known handler; alive, unbounded, mailbox allocated, and the caller
+            # runs in the event loop's thread.
             ctx._mailbox.append(msg)  # type: ignore[union-attr]  # allocated when _open
             if not ctx._sched:
                 ctx._sched = True
                 ctx._dispatcher.schedule(ctx)
             return
         if ctx._info.lookup(type(msg)) is None:
-            raise UnhandledMessage(type(ctx._actor), type(msg))
+            raise unhandled(type(ctx._actor), type(msg))
+        if _get_ident() != ctx._dispatcher.thread:
+            _from_thread(ctx, self._deliver_from_thread, msg)
+            return
         if ctx._state >= STOPPING:
-            ctx._system._dead_letter(msg, ctx)
+            ctx._system._dead_letter(msg, ctx, STOPPED_REASON)
             return
         mailbox = ctx._mailbox
         if mailbox is None:
@@ -119,6 +133,47 @@ class Addr(Generic[A_co]):
         if not ctx._sched:
             ctx._sched = True
             ctx._dispatcher.schedule(ctx)
+
+    def _deliver_from_thread(self, msg: object) -> None:
+        # In the event loop, for a do_send made in another thread.
+        try:
+            self.do_send(msg)
+        except MailboxFull:
+            ctx = self._ctx
+            ctx._system._dead_letter(msg, ctx, FULL_REASON)
+
+    @overload
+    def send_from_thread(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
+
+    @overload
+    def send_from_thread(self, msg: object, *, timeout: float | None = None) -> object: ...
+
+    def send_from_thread(self, msg: object, *, timeout: float | None = None) -> object:
+        """:meth:`send` for code running in another OS thread: block until the reply comes.
+
+        For synchronous code outside the event loop, such as a web framework's ``def``
+        endpoints run in a thread pool, or a plain :class:`threading.Thread`. It raises what
+        :meth:`send` raises.
+
+        :raises cinema.CinemaError: called from the event loop's own thread (``await
+            addr.send(...)`` there), or the system is no longer running
+        """
+        ctx = self._ctx
+        dispatcher = ctx._dispatcher
+        if _get_ident() == dispatcher.thread:
+            raise CinemaError(
+                "send_from_thread blocks its thread: in the event loop's thread use "
+                "`await addr.send(...)`"
+            )
+        send = self.send
+
+        async def call() -> object:
+            return await send(msg, timeout=timeout)
+
+        try:
+            return anyio.from_thread.run(call, token=dispatcher.token)
+        except anyio.RunFinishedError:
+            raise ActorStopped(f"{self!r} is stopped: its system is closed") from None
 
     @overload
     async def send(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
@@ -135,14 +190,23 @@ class Addr(Generic[A_co]):
         :raises cinema.UnhandledMessage: the actor has no handler for the message's type
         :raises cinema.ActorStopped: the actor is stopped, or stopped before it replied
         :raises cinema.ActorFailed: the handler raised (the exception is the ``__cause__``)
+        :raises cinema.ReplyError: the handler answered with this error (any subclass, as
+            raised); the actor is not failed
+        :raises cinema.CinemaError: awaited in another thread than the system's event loop
+            (use :meth:`send_from_thread` there)
         """
         ctx = self._ctx
+        if _get_ident() != ctx._dispatcher.thread:
+            raise CinemaError(
+                f"{self!r} lives in an event loop in another thread: await send() there, or "
+                "call addr.send_from_thread() from a plain thread"
+            )
         cls = type(msg)
         entry = ctx._table.get(cls)
         if entry is None:
             entry = ctx._info.lookup(cls)
         if entry is None:
-            raise UnhandledMessage(type(ctx._actor), cls)
+            raise unhandled(type(ctx._actor), cls)
         dispatcher = ctx._dispatcher
         if ctx._state >= STOPPING:
             raise ActorStopped(f"{self!r} is stopped")
@@ -164,11 +228,18 @@ class Addr(Generic[A_co]):
             ctx._sched = True
             try:
                 result = entry(ctx._actor, msg, ctx)
-            except Exception as exc:
+            except ReplyError:
+                # An answer, not a failure: the actor goes on as after a normal reply.
+                if ctx._mailbox or ctx._state != RUNNING:
+                    dispatcher.schedule(ctx)
+                else:
+                    ctx._sched = False
+                raise
+            except BaseException as exc:
                 dispatcher.fail_inline(ctx, exc)
-                raise ActorFailed(
-                    f"{type(ctx._actor).__qualname__} failed handling {cls.__qualname__}: {exc!r}"
-                ) from exc
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise dispatcher.failed(ctx, msg, exc) from exc
             if ctx._mailbox or ctx._state != RUNNING:
                 dispatcher.schedule(ctx)
             else:
@@ -186,6 +257,10 @@ class Addr(Generic[A_co]):
             fut = dispatcher.new_future()
             args = (ctx._actor, msg, ctx)
             dispatcher.start_handler(ctx, entry.func, args, fut)
+            me = current_actor.get()
+            if me is not None:
+                # An actor's step awaits another: note it, for the cycle check.
+                return await _await_tracked(me, ctx, fut, timeout)
             if timeout is None:
                 return await fut
             with anyio.fail_after(timeout):
@@ -200,12 +275,9 @@ class Addr(Generic[A_co]):
             return await self._enqueue_and_wait(ctx, msg)
 
     async def _enqueue_and_wait(self, ctx: Context[Any], msg: object) -> object:
-        if ctx._wait and current_actor.get() is ctx:
-            # The actor's own async step awaits a reply that only that same actor could give.
-            raise CinemaError(
-                f"{self!r} cannot await a reply from itself inside its own handler or hook "
-                "(it would wait forever): use do_send, or call the method directly"
-            )
+        me = current_actor.get()
+        if me is not None:
+            _check_cycle(me, ctx)
         if ctx._capacity is not None:
             while ctx._count >= ctx._capacity:
                 await ctx._wait_for_room()
@@ -221,4 +293,80 @@ class Addr(Generic[A_co]):
         if not ctx._sched:
             ctx._sched = True
             dispatcher.schedule(ctx)
-        return await fut
+        if me is None:
+            return await fut
+        return await _await_tracked(me, ctx, fut, None)
+
+
+def _from_thread(ctx: Context[Any], func: Callable[..., object], *args: object) -> None:
+    """Run ``func(*args)`` soon in the event loop of ``ctx``'s system, from another thread."""
+    try:
+        ctx._dispatcher.call_soon_threadsafe(func, *args)
+    except RuntimeError:  # the event loop is gone (trio's RunFinishedError is one too)
+        if args:
+            ctx._system._dead_letter(args[0], ctx, CLOSED_REASON)
+
+
+def _name(ctx: Context[Any]) -> str:
+    return f"{type(ctx._actor).__qualname__}#{ctx._id}"
+
+
+def _check_cycle(me: Context[Any], target: Context[Any]) -> None:
+    """Raise :class:`cinema.Deadlock` if ``me`` awaiting ``target`` closes a cycle of asks.
+
+    ``me`` is the actor whose async step the current task runs. The message to ``target`` is
+    handled only once ``target``'s current step ends; if that step awaits (through others) a
+    reply from ``me``, nobody ever goes on.
+    """
+    if not me._wait:
+        return  # a task that outlived the step it was started from: not a step of ``me``
+    if target is me:
+        raise Deadlock(
+            f"{me._addr!r} cannot await a reply from itself inside its own handler or hook "
+            "(it would wait forever): use do_send, or call the method directly",
+            [_name(me)],
+        )
+    waits = me._dispatcher.waits
+    if not waits:
+        return
+    # Depth-first over "is awaiting a reply from", looking for a way back to ``me``.
+    path = [target]
+    seen = {target}
+    stack = [iter(waits.get(target, ()))]
+    while stack:
+        nxt = next(stack[-1], None)
+        if nxt is None:
+            stack.pop()
+            path.pop()
+            continue
+        if nxt is me:
+            names = [_name(me), *(_name(c) for c in path)]
+            raise Deadlock(
+                f"{_name(me)} awaiting a reply from {_name(target)} would deadlock: "
+                f"{' -> '.join([*names, names[0]])} each await the next one's reply",
+                names,
+            )
+        if nxt in seen or not nxt._wait:
+            continue
+        seen.add(nxt)
+        path.append(nxt)
+        stack.append(iter(waits.get(nxt, ())))
+
+
+async def _await_tracked(
+    me: Context[Any], target: Context[Any], fut: Any, timeout: float | None
+) -> object:
+    waits = me._dispatcher.waits
+    edges = waits.get(me)
+    if edges is None:
+        edges = waits[me] = []
+    edges.append(target)
+    try:
+        if timeout is None:
+            return await fut
+        with anyio.fail_after(timeout):
+            return await fut
+    finally:
+        edges.remove(target)
+        if not edges and waits.get(me) is edges:
+            del waits[me]

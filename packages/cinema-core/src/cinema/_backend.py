@@ -8,9 +8,12 @@ behind the same small interface, so both backends keep the same semantics.
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
+
+import anyio
 
 
 class Future(Protocol):
@@ -95,10 +98,20 @@ class TrioFuture:
         return self._result
 
 
+def cancelled_from_outside() -> bool:
+    """Whether the current task is being cancelled by a scope around it.
+
+    A cancellation exception raised while no enclosing scope is cancelled did not come from
+    the runtime (e.g. awaiting an asyncio future that some other code cancelled): it is the
+    user code's own failure, not a shutdown.
+    """
+    return anyio.current_effective_deadline() == -math.inf
+
+
 class Backend:
     """The primitives of one backend, bound to the running event loop."""
 
-    __slots__ = ("cancel_point", "checkpoint", "name", "new_future")
+    __slots__ = ("call_soon_threadsafe", "cancel_point", "checkpoint", "name", "new_future")
 
     def __init__(self) -> None:
         self.name = current_backend()
@@ -106,15 +119,20 @@ class Backend:
         self.checkpoint: Callable[[], Awaitable[None]]
         # Raises if the task is cancelled, without yielding to the event loop.
         self.cancel_point: Callable[[], Awaitable[None]]
+        # Schedules a plain call in the event loop from any thread, without waiting for it;
+        # raises RuntimeError once the loop is gone.
+        self.call_soon_threadsafe: Callable[..., object]
         if self.name == "trio":
             import trio
 
             self.new_future = TrioFuture
             self.checkpoint = trio.lowlevel.checkpoint
             self.cancel_point = trio.lowlevel.checkpoint_if_cancelled
+            self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         else:
             loop = asyncio.get_running_loop()
             self.new_future = loop.create_future
+            self.call_soon_threadsafe = loop.call_soon_threadsafe
             self.checkpoint = _asyncio_checkpoint
             # asyncio delivers a pending cancellation at the task's next real suspension.
             self.cancel_point = _nothing

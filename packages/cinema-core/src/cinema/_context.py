@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from ._actor import Actor
 from ._addr import STARTING, STOPPED, STOPPING, Addr
-from ._errors import ActorStopped, HandlerDefinitionError, UnhandledMessage
-from ._handler import ClassInfo
+from ._errors import ActorStopped, HandlerDefinitionError
+from ._handler import ClassInfo, unhandled
 from ._message import Terminated
-from ._supervision import SupervisorStrategy, seconds
+from ._supervision import RESTART_GROUPS, RestartGroup, RestartRecord, SupervisorStrategy, seconds
 
 if TYPE_CHECKING:
     from ._dispatcher import Dispatcher
@@ -30,9 +30,12 @@ class Extra:
     """Per-actor state most actors never need, allocated on first use to keep actors small."""
 
     __slots__ = (
+        "backoff",
+        "delay",
         "escalation",
-        "failures",
+        "group",
         "names",
+        "record",
         "room",
         "streams",
         "timers",
@@ -46,7 +49,10 @@ class Extra:
         self.timers: set[TimerHandle] = set()
         self.streams: set[Any] = set()  # cancel scopes of stream pumps
         self.names: set[str] = set()
-        self.failures: deque[float] = deque()
+        self.record = RestartRecord()
+        self.delay = 0.0  # a backoff restart waits this long before the fresh instance
+        self.backoff: Any = None  # the cancel scope of that wait
+        self.group: RestartGroup = "one_for_one"  # how this actor's children restart
         self.escalation: BaseException | None = None
         self.room: deque[Any] = deque()
 
@@ -101,8 +107,9 @@ class Context(Generic[A]):
         self._table = info.table
         self._addr: Addr[A] = Addr(self)
         self._mailbox: deque[Any] | None = None
-        # True while do_send may append directly: alive, unbounded and the mailbox allocated.
-        self._open = False
+        # While do_send may append directly (alive, unbounded, the mailbox allocated): the ident
+        # of the event loop's thread, which do_send compares with its own; else 0.
+        self._open = 0
         self._sched = False
         self._state = STARTING
         self._up = False  # this instance's started() completed: stopped() is due
@@ -127,12 +134,13 @@ class Context(Generic[A]):
         # Allocated when messages arrive for an idle actor, dropped when it is idle again.
         mailbox: deque[Any] = deque()
         self._mailbox = mailbox
-        self._open = self._capacity is None and self._state < STOPPING
+        if self._capacity is None and self._state < STOPPING:
+            self._open = self._dispatcher.thread
         return mailbox
 
     def _set_stopping(self) -> None:
         self._state = STOPPING
-        self._open = False
+        self._open = 0
 
     def _extra(self) -> Extra:
         ext = self._ext
@@ -145,6 +153,9 @@ class Context(Generic[A]):
             return
         self._set_stopping()
         self._phase = 0
+        ext = self._ext
+        if ext is not None and ext.backoff is not None:
+            ext.backoff.cancel()  # a restart waiting out its backoff delay: stop now instead
         if self._mailbox:
             # Queued messages are not handled: refuse them now, and the dispatcher's loop,
             # which stops when the mailbox is empty, needs no per-message state check.
@@ -206,6 +217,21 @@ class Context(Generic[A]):
         self._alive_or_raise()
         return self._system._spawn_factory(factory, strategy, self, mailbox_capacity)
 
+    def set_restart_group(self, group: RestartGroup) -> None:
+        """Choose which of this actor's children restart together (OTP's supervisor flags).
+
+        - ``"one_for_one"`` (the default): a child that restarts restarts alone;
+        - ``"one_for_all"``: when a child restarts, all its siblings restart too;
+        - ``"rest_for_one"``: when a child restarts, so do the siblings spawned after it.
+
+        Only children spawned with a factory (``spawn_child_with_strategy``) can be restarted
+        with a sibling; the others are left alone. A sibling restarted this way is not counted as
+        failed. The choice lasts as long as this actor, across its restarts.
+        """
+        if group not in RESTART_GROUPS:
+            raise ValueError(f"group must be one of {RESTART_GROUPS}, got {group!r}")
+        self._extra().group = group
+
     def run_later(self, delay: float | timedelta, msg: object) -> TimerHandle:
         """Deliver ``msg`` to this actor after ``delay``.
 
@@ -232,7 +258,7 @@ class Context(Generic[A]):
     def _start_timer(self, delay: float, msg: object, period: float | None) -> TimerHandle:
         self._alive_or_raise()
         if self._info.lookup(type(msg)) is None:
-            raise UnhandledMessage(type(self._actor), type(msg))
+            raise unhandled(type(self._actor), type(msg))
         from ._timers import start_timer
 
         return start_timer(self, delay, msg, period)
@@ -265,7 +291,7 @@ class Context(Generic[A]):
         :raises cinema.UnhandledMessage: this actor has no handler for ``Terminated``
         """
         if self._info.lookup(Terminated) is None:
-            raise UnhandledMessage(type(self._actor), Terminated)
+            raise unhandled(type(self._actor), Terminated)
         self._alive_or_raise()
         target = addr._ctx
         if target is self:

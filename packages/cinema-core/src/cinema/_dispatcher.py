@@ -10,19 +10,21 @@ to other actors, and hand the actor back when they finish.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
-from ._backend import Backend, Future
+from ._backend import Backend, Future, cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
-from ._errors import ActorFailed, ActorStopped, UnhandledMessage
-from ._handler import AsyncHandler, Parked, class_info
-from ._message import Terminated
-from ._supervision import ESCALATE, RESTART
+from ._errors import ActorFailed, ActorStopped, ReplyError
+from ._handler import AsyncHandler, Parked, class_info, unhandled
+from ._message import DROPPED, NO_HANDLER, STOPPED_REASON, Terminated
+from ._supervision import DO_ESCALATE, DO_GIVE_UP, DO_RESTART, decide
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +33,12 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
 
 logger = logging.getLogger("cinema")
+# Crash reports: an actor's failure and what supervision made of it. With no logging configured
+# they reach stderr through Python's last-resort handler, as asyncio's task errors do.
+crash_logger = logging.getLogger("cinema.crash")
+
+# Raised by user code, these are not only that actor's failure: they end the whole system.
+FATAL = (KeyboardInterrupt, SystemExit)
 
 # How many messages one actor handles before the next ready actor gets its turn, and how many
 # the dispatcher handles in all before it yields to the event loop.
@@ -42,6 +50,7 @@ MAX_IDLE_WORKERS = 32
 # Why a scheduled actor is parked (Context._wait).
 WAIT_OP = 1
 WAIT_CHILDREN = 2
+WAIT_BACKOFF = 3
 
 # Kinds of step (what an async step was running).
 HANDLER = 0
@@ -55,8 +64,16 @@ def _name(ctx: Context[Any]) -> str:
     return f"{type(ctx._actor).__qualname__}#{ctx._id}"
 
 
+def safe_repr(obj: object) -> str:
+    """``repr(obj)``, or a stand-in if the object's own ``__repr__`` raises."""
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<{type(obj).__qualname__} (repr failed)>"
+
+
 def _failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
-    error = ActorFailed(f"{_name(ctx)} failed handling {type(msg).__qualname__}: {exc!r}")
+    error = ActorFailed(f"{_name(ctx)} failed handling {type(msg).__qualname__}: {safe_repr(exc)}")
     error.__cause__ = exc
     return error
 
@@ -71,6 +88,10 @@ class Dispatcher:
         self.checkpoint = backend.checkpoint
         self.cancel_point = backend.cancel_point
         self.inline_sends = 0  # sends run in the sender's task (every 64th one yields)
+        # The event loop's thread; other threads hand their calls over with call_soon_threadsafe.
+        self.thread = threading.get_ident()
+        self.call_soon_threadsafe = backend.call_soon_threadsafe
+        self.token = anyio.lowlevel.current_token()
         self._system = system
         self._ready: deque[Context[Any]] = deque()
         self._wakeup: Future | None = None
@@ -83,6 +104,8 @@ class Dispatcher:
         # Idle worker tasks, each waiting on its future for the next async step.
         self._idle: list[Future] = []
         self._scope: anyio.CancelScope | None = None
+        # Which actors' async steps await replies from which actors (for Deadlock).
+        self.waits: dict[Context[Any], list[Context[Any]]] = {}
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -161,7 +184,7 @@ class Dispatcher:
         ctx._sched = False
         if ctx._mailbox is not None:
             ctx._mailbox = None
-            ctx._open = False
+            ctx._open = 0
 
     def _run_messages(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
         # The hot loop. Sync handlers are plain functions in the table and run back to back;
@@ -184,7 +207,10 @@ class Dispatcher:
                         func(actor, item, ctx)
                     except Parked:
                         return count + 1
-                    except Exception as exc:
+                    except BaseException as exc:
+                        if isinstance(exc, ReplyError):
+                            self._answer_error(ctx, item, None, exc)
+                            continue
                         ctx._failure = exc
                         return count + 1
         except IndexError:
@@ -208,7 +234,10 @@ class Dispatcher:
                 func(actor, item, ctx)
             except Parked:
                 break
-            except Exception as exc:
+            except BaseException as exc:
+                if isinstance(exc, ReplyError):
+                    self._answer_error(ctx, item, None, exc)
+                    continue
                 ctx._failure = exc
                 break
             if ctx._state != RUNNING:
@@ -227,7 +256,7 @@ class Dispatcher:
             entry = info.lookup(type(msg))
             if entry is None:
                 if not item.fut.done():
-                    item.fut.set_exception(UnhandledMessage(type(actor), type(msg)))
+                    item.fut.set_exception(unhandled(type(actor), type(msg)))
                 return True
             return self._call_entry(ctx, entry, (actor, msg, ctx), item.fut)
         if cls is Tick:
@@ -252,11 +281,11 @@ class Dispatcher:
             # a restart's factory made an instance of another class.
             if ctx._capacity is not None:
                 self._room(ctx)
-            self._system._dead_letter(item, ctx)
+            self._system._dead_letter(item, ctx, NO_HANDLER)
             return True
         entry = info.lookup(type(msg))
         if entry is None:
-            self._system._dead_letter(msg, ctx)
+            self._system._dead_letter(msg, ctx, NO_HANDLER)
             return True
         return self._call_entry(ctx, entry, (actor, msg, ctx), None)
 
@@ -279,19 +308,22 @@ class Dispatcher:
             return False
         try:
             result = func(*args)
-        except Exception as exc:
-            self._step_failed(ctx, kind, args, reply, exc)
-            return False
+        except BaseException as exc:
+            return self._step_failed(ctx, kind, args, reply, exc)
         if reply is not None and not reply.done():
             reply.set_result(result if kind == HANDLER else True)
         return ctx._state == RUNNING
 
     def _step_failed(
-        self, ctx: Context[Any], kind: int, args: tuple[Any, ...], reply: Any, exc: Exception
-    ) -> None:
+        self, ctx: Context[Any], kind: int, args: tuple[Any, ...], reply: Any, exc: BaseException
+    ) -> bool:
+        """A step raised; return whether the actor's turn goes on."""
+        if kind == HANDLER and isinstance(exc, ReplyError):
+            self._answer_error(ctx, args[1], reply, exc)
+            return ctx._state == RUNNING
         if kind == STOPPED_HOOK:
-            logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
-            return
+            self._stop_hook_failed(ctx, exc)
+            return False
         # Supervision decides first, so that a sender who sees ActorFailed also sees the
         # outcome (e.g. is_alive already False under the stop strategy).
         ctx._failure = exc
@@ -301,6 +333,26 @@ class Dispatcher:
                 reply.set_exception(_failed(ctx, args[1], exc))
             else:
                 reply.set_result(False)
+        return False
+
+    def _stop_hook_failed(self, ctx: Context[Any], exc: BaseException) -> None:
+        crash_logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
+        if isinstance(exc, FATAL):
+            self._system._fatal(exc)
+
+    @staticmethod
+    def _answer_error(ctx: Context[Any], msg: object, reply: Any, exc: BaseException) -> None:
+        """A handler answered with a :class:`cinema.ReplyError`: the sender gets it raised."""
+        if reply is not None:
+            if not reply.done():
+                reply.set_exception(exc)
+            return
+        logger.info(
+            "%s answered %s to a %s sent with do_send: nobody receives it",
+            _name(ctx),
+            safe_repr(exc),
+            type(msg).__qualname__,
+        )
 
     def _room(self, ctx: Context[Any]) -> None:
         ctx._count -= 1
@@ -364,7 +416,7 @@ class Dispatcher:
         current_actor.set(ctx)
         ok = False
         result: Any = None
-        error: Exception | None = None
+        error: BaseException | None = None
         try:
             if kind == STOPPED_HOOK:
                 # stopped() runs shielded: it must run even when shutdown cancels handlers.
@@ -374,7 +426,13 @@ class Dispatcher:
             else:
                 turns = 0
                 while True:
-                    result = await func(*args)
+                    try:
+                        result = await func(*args)
+                    except ReplyError as exc:
+                        if kind != HANDLER:
+                            raise
+                        self._answer_error(ctx, args[1], reply, exc)
+                        result = reply = None
                     step = self._next_async(ctx, kind, reply, result)
                     if step is None:
                         ok = True
@@ -385,7 +443,9 @@ class Dispatcher:
                     turns += 1
                     if turns % 16 == 0:
                         await self.checkpoint()
-        except Exception as exc:
+        except BaseException as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()) and cancelled_from_outside():
+                raise  # shutdown: the step ends as cancelled
             error = exc
         finally:
             self._op_done(ctx, kind, args, reply, ok, result, error)
@@ -420,7 +480,7 @@ class Dispatcher:
         reply: Any,
         ok: bool,
         result: Any,
-        error: Exception | None,
+        error: BaseException | None,
     ) -> None:
         if kind == STOPPED_HOOK:
             ctx._phase = 3
@@ -472,7 +532,7 @@ class Dispatcher:
             return
         try:
             hook(ctx._actor, ctx)
-        except Exception as exc:
+        except BaseException as exc:
             ctx._failure = exc
             return
         ctx._up = True
@@ -483,52 +543,88 @@ class Dispatcher:
         exc = ctx._failure
         assert exc is not None
         ctx._failure = None
+        if isinstance(exc, FATAL):
+            self._system._fatal(exc)
         if ctx._state >= STOPPING:
-            logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
+            crash_logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
             return
-        strategy = ctx._strategy
-        kind = strategy._kind if strategy is not None else 0
+        ext = ctx._extra()
+        decision, delay = decide(ctx._strategy, ext.record, time.monotonic())
         ctx._phase = 0
-        if kind == RESTART:
+        if decision == DO_RESTART:
+            if delay:
+                crash_logger.error(
+                    "%s failed: restarting in %.3gs", _name(ctx), delay, exc_info=exc
+                )
+                ext.delay = delay
+            else:
+                crash_logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
+            ctx._state = RESTARTING
+            self._restart_siblings(ctx)
+        elif decision == DO_GIVE_UP:
+            strategy = ctx._strategy
             assert strategy is not None
-            window = ctx._extra().failures
-            now = time.monotonic()
-            window.append(now)
-            cutoff = now - strategy.within
-            while window and window[0] < cutoff:
-                window.popleft()
-            if len(window) > strategy.max_restarts:
-                logger.error(
+            if strategy.kind == "restart":
+                crash_logger.error(
                     "%s failed %d times within %ss: stopping for good",
                     _name(ctx),
-                    len(window),
+                    len(ext.record.failures),
                     strategy.within,
                     exc_info=exc,
                 )
-                ctx._set_stopping()
             else:
-                logger.error("%s failed: restarting", _name(ctx), exc_info=exc)
-                ctx._state = RESTARTING
-        elif kind == ESCALATE:
-            logger.error("%s failed: escalating to its supervisor", _name(ctx), exc_info=exc)
-            ctx._extra().escalation = exc
+                crash_logger.error(
+                    "%s failed after %d restarts in a row: stopping for good",
+                    _name(ctx),
+                    ext.record.in_a_row,
+                    exc_info=exc,
+                )
+            ctx._set_stopping()
+        elif decision == DO_ESCALATE:
+            crash_logger.error("%s failed: escalating to its supervisor", _name(ctx), exc_info=exc)
+            ext.escalation = exc
             ctx._set_stopping()
         else:
-            logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
+            crash_logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
             ctx._set_stopping()
+
+    def _restart_siblings(self, ctx: Context[Any]) -> None:
+        """A child restarts: under one-for-all or rest-for-one, its siblings restart too."""
+        parent = ctx._parent
+        if parent is None or parent._ext is None or parent._ext.group == "one_for_one":
+            return
+        children = parent._children
+        if not children:
+            return
+        rest = parent._ext.group == "rest_for_one"
+        for sibling in sorted(children, key=lambda c: c._id):
+            if sibling is ctx or sibling._factory is None or (rest and sibling._id < ctx._id):
+                continue
+            if sibling._state not in (STARTING, RUNNING):
+                continue
+            sibling._state = RESTARTING
+            sibling._phase = 0
+            if not sibling._sched:
+                sibling._sched = True
+                self.schedule(sibling)
 
     def fail(self, ctx: Context[Any], exc: BaseException) -> None:
         """Hand a failure from outside a handler (a stream, an escalation) to supervision."""
         if ctx._state not in (STARTING, RUNNING):
-            logger.error("%s: failure while not running", _name(ctx), exc_info=exc)
+            crash_logger.error("%s: failure while not running", _name(ctx), exc_info=exc)
             return
         if ctx._failure is None:
             ctx._failure = exc
         else:
-            logger.error("%s: further failure", _name(ctx), exc_info=exc)
+            crash_logger.error("%s: further failure", _name(ctx), exc_info=exc)
         if not ctx._sched:
             ctx._sched = True
             self.schedule(ctx)
+
+    @staticmethod
+    def failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
+        """The :class:`cinema.ActorFailed` a sender gets when handling ``msg`` raised ``exc``."""
+        return _failed(ctx, msg, exc)
 
     def fail_inline(self, ctx: Context[Any], exc: BaseException) -> None:
         """A handler run in the sender's task raised; ``ctx`` is scheduled already."""
@@ -564,14 +660,36 @@ class Dispatcher:
                     return
                 try:
                     hook(ctx._actor, ctx)
-                except Exception as exc:
-                    logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
+                except BaseException as exc:
+                    self._stop_hook_failed(ctx, exc)
             phase = ctx._phase = 3
         if phase == 3:
             if ctx._state == STOPPING:
                 self.finalize(ctx)
-            else:
-                self._recreate(ctx)
+                return
+            ext = ctx._ext
+            if ext is not None and ext.delay > 0:
+                delay, ext.delay = ext.delay, 0.0
+                ctx._wait = WAIT_BACKOFF
+                assert self._tg is not None
+                self._tg.start_soon(self._backoff, ctx, ext, delay)
+                return
+            self._recreate(ctx)
+
+    async def _backoff(self, ctx: Context[Any], ext: Any, delay: float) -> None:
+        # A restart under a backoff strategy waits here; stop() or shutdown cut it short.
+        scope = anyio.CancelScope()
+        ext.backoff = scope
+        self._ops.add(scope)
+        try:
+            with scope:
+                await anyio.sleep(delay)
+        finally:
+            self._ops.discard(scope)
+            ext.backoff = None
+            if ctx._wait == WAIT_BACKOFF:
+                ctx._wait = 0
+                self.schedule(ctx)
 
     def _recreate(self, ctx: Context[Any]) -> None:
         factory = ctx._factory
@@ -583,14 +701,18 @@ class Dispatcher:
             if not isinstance(actor, Actor):
                 raise TypeError(f"the factory returned {actor!r}, not an Actor")
             info = class_info(type(actor))
-        except Exception as exc:
-            logger.error("%s: restart failed: stopping for good", _name(ctx), exc_info=exc)
+        except BaseException as exc:
+            crash_logger.error("%s: restart failed: stopping for good", _name(ctx), exc_info=exc)
+            if isinstance(exc, FATAL):
+                self._system._fatal(exc)
             ctx._set_stopping()
             self.finalize(ctx)
             return
         ctx._actor = actor
         ctx._info = info
         ctx._table = info.table
+        if ctx._ext is not None:
+            ctx._ext.record.started_at = time.monotonic()
         ctx._up = False
         ctx._phase = 0
         ctx._state = STARTING
@@ -632,9 +754,9 @@ class Dispatcher:
                     if not item.ack.done():
                         item.ack.set_result(False)
                 elif cls is Sys:
-                    self._system._dead_letter(item.msg, ctx)
+                    self._system._dead_letter(item.msg, ctx, DROPPED)
                 elif cls is not Tick and cls is not StreamEnd:
-                    self._system._dead_letter(item, ctx)
+                    self._system._dead_letter(item, ctx, DROPPED)
         ctx._count = 0
         ext = ctx._ext
         if ext is not None:
@@ -646,7 +768,7 @@ class Dispatcher:
     def finalize(self, ctx: Context[Any]) -> None:
         """The actor has stopped for good: tell everyone who needs to know."""
         ctx._state = STOPPED
-        ctx._open = False
+        ctx._open = 0
         ctx._sched = True  # never scheduled again
         ctx._wait = 0
         self._drop_timers_and_streams(ctx)
@@ -660,9 +782,12 @@ class Dispatcher:
                 if system._names.get(name) is addr:
                     del system._names[name]
             ext.names.clear()
+            parent = ctx._parent
             for watcher in list(ext.watchers):
                 if watcher._ext is not None:
                     watcher._ext.watching.discard(ctx)
+                if watcher is parent and watcher._state >= RESTARTING:
+                    continue  # the parent stops or restarts, and stopped this child itself
                 self.deliver(watcher, Terminated(addr))
             ext.watchers.clear()
             for target in list(ext.watching):
@@ -684,7 +809,7 @@ class Dispatcher:
         else:
             system._top.pop(ctx, None)
             if escalation is not None:
-                logger.error(
+                crash_logger.error(
                     "%s escalated a failure with no supervisor above it: its tree is stopped",
                     _name(ctx),
                     exc_info=escalation,
@@ -699,7 +824,7 @@ class Dispatcher:
         """Queue a runtime item; False (and a dead letter if it matters) if ``ctx`` is dead."""
         if ctx._state >= STOPPING:
             if isinstance(item, Sys):
-                self._system._dead_letter(item.msg, ctx)
+                self._system._dead_letter(item.msg, ctx, STOPPED_REASON)
             elif isinstance(item, StreamItem) and not item.ack.done():
                 item.ack.set_result(False)
             return False

@@ -9,7 +9,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-from ._errors import HandlerDefinitionError
+from ._errors import HandlerDefinitionError, UnhandledMessage
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,6 +89,9 @@ class ClassInfo:
         self.finished, self.finished_async = _hook(cls, "finished")
         seen: set[str] = set()
         for klass in cls.__mro__:
+            # Two handlers of one class for the same type: which one runs would be an accident
+            # of attribute order. (A subclass's handler replacing its base's is fine.)
+            own: dict[type, str] = {}
             for name, value in vars(klass).items():
                 if name in seen:
                     continue
@@ -96,6 +99,12 @@ class ClassInfo:
                 func = value.__func__ if isinstance(value, staticmethod | classmethod) else value
                 if callable(func) and getattr(func, _MARK, False):
                     for msg_type in _message_types(cls, name, func):
+                        other = own.setdefault(msg_type, name)
+                        if other != name:
+                            raise HandlerDefinitionError(
+                                f"{klass.__qualname__}.{other} and {klass.__qualname__}.{name} "
+                                f"both handle {msg_type.__qualname__}: keep one"
+                            )
                         entry = AsyncHandler(func) if _is_async(func) else func
                         self.declared.setdefault(msg_type, entry)
 
@@ -137,6 +146,10 @@ def _message_types(cls: type, name: str, func: Callable[..., Any]) -> list[type]
     if code is None or code.co_argcount < 2:
         raise HandlerDefinitionError(
             f"handler {where} must take (self, message, ctx); it takes no message parameter"
+        )
+    if code.co_argcount < 3 and not code.co_flags & inspect.CO_VARARGS:
+        raise HandlerDefinitionError(
+            f"handler {where} must take (self, message, ctx); it has no ctx parameter"
         )
     param = code.co_varnames[1]
     annotations = getattr(func, "__annotations__", {})
@@ -191,3 +204,33 @@ def class_info(cls: type) -> ClassInfo:
     except KeyError:
         info = _infos[cls] = ClassInfo(cls)
         return info
+
+
+def _undecorated_handler(cls: type, msg_type: type) -> str | None:
+    """A method of ``cls`` not marked ``@handler`` whose message annotation takes ``msg_type``."""
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        if klass.__module__ == "cinema._actor" or klass is object:
+            continue
+        for name, value in vars(klass).items():
+            if name in seen or name.startswith("__"):
+                continue
+            seen.add(name)
+            func = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+            if not inspect.isfunction(func) or getattr(func, _MARK, False):
+                continue
+            try:
+                types_ = _message_types(cls, name, func)
+            except Exception:
+                continue
+            if any(issubclass(msg_type, t) for t in types_):
+                return f"{klass.__qualname__}.{name}"
+    return None
+
+
+def unhandled(actor_type: type, msg_type: type) -> UnhandledMessage:
+    """The :class:`cinema.UnhandledMessage` for ``msg_type``, naming a likely forgotten
+    ``@handler``."""
+    method = _undecorated_handler(actor_type, msg_type)
+    hint = f": {method} takes it but is not marked @handler" if method is not None else ""
+    return UnhandledMessage(actor_type, msg_type, hint)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._backend import cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem
 
 if TYPE_CHECKING:
@@ -40,8 +41,10 @@ async def _pump(ctx: Context[Any], stream: AsyncIterable[Any], scope: anyio.Canc
                 # Pull the next item only once this one is handled: no unbounded buffering.
                 if not await ack:
                     break
-    except Exception as exc:
-        # An exception raised by the stream is the actor's failure.
+    except BaseException as exc:
+        if isinstance(exc, anyio.get_cancelled_exc_class()) and cancelled_from_outside():
+            raise
+        # Whatever the stream raises (a stray cancellation included) is the actor's failure.
         dispatcher.fail(ctx, exc)
     finally:
         ext = ctx._ext
@@ -52,7 +55,7 @@ async def _pump(ctx: Context[Any], stream: AsyncIterable[Any], scope: anyio.Canc
             with anyio.CancelScope(shield=True):
                 try:
                     await aclose()
-                except Exception as exc:
+                except BaseException as exc:
                     dispatcher.fail(ctx, exc)
     if ended and not scope.cancel_called:
         dispatcher.enqueue(ctx, StreamEnd())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, final, overload
@@ -13,9 +14,10 @@ import anyio.abc
 from ._actor import Actor
 from ._addr import RUNNING, STOPPED, STOPPING, Addr
 from ._context import Context
-from ._dispatcher import Dispatcher
+from ._dispatcher import Dispatcher, safe_repr
 from ._errors import ActorStopped, CinemaError, NameTaken
-from ._handler import _infos, class_info
+from ._handler import _infos, class_info, unhandled
+from ._message import DeadLetter, Terminated
 from ._supervision import SupervisorStrategy, seconds
 
 if TYPE_CHECKING:
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 A = TypeVar("A", bound=Actor)
 
 logger = logging.getLogger("cinema")
+
+#: Dead letters logged per second at most (at debug level); the rest are counted in one line.
+DEAD_LETTER_LOG_RATE = 10
 
 
 @final
@@ -49,9 +54,18 @@ class ActorSystem:
         self._live = 0
         self._next_id = 0
         self._dead_letters = 0
+        self._dead_counts: dict[str, int] = {}
+        self._dead_subscribers: list[Context[Any]] = []
+        # Rate limit of the dead-letter log lines: the current one-second window.
+        self._dead_window = 0.0
+        self._dead_logged = 0
+        self._dead_unlogged = 0
         self._state = "new"
         self._all_stopped: anyio.Event | None = None
         self._plugins: PluginRegistry | None = None
+        # A KeyboardInterrupt or SystemExit raised by user code inside an actor: it ends the
+        # system and is raised by the ``async with`` block once every actor has stopped.
+        self._fatal_exc: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self._state}, {self._live} actors>"
@@ -88,6 +102,13 @@ class ActorSystem:
         finally:
             self._state = "closed"
             tg.cancel_scope.cancel()
+        fatal = self._fatal_exc
+        if fatal is not None and exc is not fatal:
+            if hurry:
+                await tg.__aexit__(exc_type, exc, tb)
+            else:
+                await tg.__aexit__(None, None, None)
+            raise fatal
         if exc is None or hurry:
             return await tg.__aexit__(exc_type, exc, tb)
         # An exception from the block itself propagates as it is, not wrapped in the task
@@ -125,6 +146,13 @@ class ActorSystem:
         if ctx._state != STOPPED:
             ctx._set_stopping()
             self._dispatcher.finalize(ctx)
+
+    def _fatal(self, exc: BaseException) -> None:
+        # Cancelling the task group cancels the user's block too; __aexit__ raises ``exc``.
+        if self._fatal_exc is None:
+            self._fatal_exc = exc
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel()
 
     def _finalized(self) -> None:
         self._live -= 1
@@ -208,6 +236,11 @@ class ActorSystem:
             if children is None:
                 children = parent._children = set()
             children.add(ctx)
+            if parent._info.lookup(Terminated) is not None:
+                # As in the original: a parent that handles Terminated watches its children,
+                # so it learns when one stops for good (not when it restarts).
+                ctx._extra().watchers.add(parent)
+                parent._extra().watching.add(ctx)
         self._live += 1
         if info.started is None:
             ctx._state = RUNNING
@@ -290,6 +323,67 @@ class ActorSystem:
             self._plugins = load_plugins()
         return self._plugins
 
-    def _dead_letter(self, msg: object, ctx: Context[Any]) -> None:
+    @property
+    def dead_letter_counts(self) -> dict[str, int]:
+        """How many dead letters so far, by reason (see :class:`cinema.DeadLetter`); a copy."""
+        return dict(self._dead_counts)
+
+    def subscribe_dead_letters(self, addr: Addr[Actor]) -> None:
+        """Deliver a :class:`cinema.DeadLetter` to ``addr`` for every later dead letter.
+
+        The subscription ends when the subscriber stops. Dead letters of ``DeadLetter``
+        records themselves are counted but not delivered again.
+
+        :raises cinema.UnhandledMessage: the actor has no handler for ``DeadLetter``
+        :raises cinema.ActorStopped: the actor is not alive
+        """
+        if not isinstance(addr, Addr):
+            raise TypeError(f"subscribe_dead_letters needs an Addr, got {addr!r}")
+        ctx = addr._ctx
+        if ctx._info.lookup(DeadLetter) is None:
+            raise unhandled(type(ctx._actor), DeadLetter)
+        if ctx._state >= STOPPING:
+            raise ActorStopped(f"cannot subscribe {addr!r}: it is stopped")
+        if ctx not in self._dead_subscribers:
+            self._dead_subscribers.append(ctx)
+
+    def unsubscribe_dead_letters(self, addr: Addr[Actor]) -> bool:
+        """End ``addr``'s dead-letter subscription.
+
+        :return: whether it was subscribed
+        """
+        try:
+            self._dead_subscribers.remove(addr._ctx)
+        except ValueError:
+            return False
+        return True
+
+    def _dead_letter(self, msg: object, ctx: Context[Any], reason: str) -> None:
         self._dead_letters += 1
-        logger.debug("dead letter: %r for %r", msg, ctx._addr)
+        counts = self._dead_counts
+        counts[reason] = counts.get(reason, 0) + 1
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log_dead_letter(msg, ctx, reason)
+        subscribers = self._dead_subscribers
+        if subscribers and type(msg) is not DeadLetter:
+            record = DeadLetter(msg, ctx._addr, reason)
+            for sub in list(subscribers):
+                if sub._state >= STOPPING:
+                    subscribers.remove(sub)
+                else:
+                    self._dispatcher.deliver(sub, record)
+
+    def _log_dead_letter(self, msg: object, ctx: Context[Any], reason: str) -> None:
+        # At most DEAD_LETTER_LOG_RATE lines a second, then one line saying how many were not
+        # logged: a flood of dead letters must not become a flood of log lines.
+        now = time.monotonic()
+        if now - self._dead_window >= 1.0:
+            if self._dead_unlogged:
+                logger.debug("%d more dead letters were not logged", self._dead_unlogged)
+            self._dead_window = now
+            self._dead_logged = self._dead_unlogged = 0
+        if self._dead_logged < DEAD_LETTER_LOG_RATE:
+            self._dead_logged += 1
+            logger.debug("dead letter (%s): %s for %r", reason, safe_repr(msg), ctx._addr)
+        else:
+            self._dead_unlogged += 1
