@@ -203,7 +203,7 @@ class Membership:
     :param reconnect_window: seconds a Down member is remembered and retried (Serf: 24 h), so
         that partitions of any length heal.
     :param reconnect_interval: seconds between retries of one Down member (or an unanswered
-        seed) when other members are known.
+        seed) when other members are known (default ``2 * suspect_timeout``).
     :param sync_interval: seconds between full-state syncs with a random member (for clusters
         of up to 32; longer in proportion beyond).
     :param indirect_probes: members asked to probe a silent one (SWIM's ``k``).
@@ -233,7 +233,7 @@ class Membership:
         samples: int = 3,
         tombstone_ttl: float | None = None,
         reconnect_window: float = 24 * 3600.0,
-        reconnect_interval: float = 30.0,
+        reconnect_interval: float | None = None,
         sync_interval: float = 30.0,
         indirect_probes: int = 3,
         suspicion_mult: float = 6.0,
@@ -251,6 +251,8 @@ class Membership:
             raise ValueError(f"suspect_timeout must be positive, not {suspect_timeout!r}")
         if not suspicion_mult >= 1:
             raise ValueError(f"suspicion_mult must be at least 1, not {suspicion_mult!r}")
+        if reconnect_interval is None:
+            reconnect_interval = 2 * suspect_timeout
         for name, value in (
             ("reconnect_interval", reconnect_interval),
             ("sync_interval", sync_interval),
@@ -506,9 +508,13 @@ class Membership:
         me.status_since = now
         me.heartbeat += 1
         me.encoded = None
+        targets = self._targets(now)
+        if not self._live_others:
+            # Still joining (a seed may know us already): tell the seeds.
+            targets.extend((addr, None) for addr in self._seeds)
         return [
             Outgoing(addr, node_id, self._message_for(node_id, now), expects_reply=False)
-            for addr, node_id in self._targets(now)
+            for addr, node_id in targets
         ]
 
     # ------------------------------------------------------------------ rounds

@@ -54,7 +54,7 @@ class Simulation:
     :param tombstone_ttl: seconds Down and Left members are listed (default from the engine).
     :param reconnect_window: seconds Down members are remembered and retried.
     :param reconnect_interval: seconds between a node's retries of a Down member or seed
-        (default: ``6 * suspect_timeout``, as a node's 30 s at its default timeout).
+        (default: the engine's, ``2 * suspect_timeout``).
     :param sync_interval: seconds between periodic full-state syncs (for up to 32 members;
         default ``6 * suspect_timeout``).
     :param indirect_probes: members asked to probe a silent one.
@@ -94,10 +94,8 @@ class Simulation:
         self.samples = samples
         self.tombstone_ttl = tombstone_ttl
         self.reconnect_window = reconnect_window
-        # As a node's defaults (30 s each at the default suspect_timeout of 5 s), in proportion.
-        self.reconnect_interval = (
-            6 * suspect_timeout if reconnect_interval is None else reconnect_interval
-        )
+        # As a node's default (30 s at the default suspect_timeout of 5 s), in proportion.
+        self.reconnect_interval = reconnect_interval
         self.sync_interval = 6 * suspect_timeout if sync_interval is None else sync_interval
         self.indirect_probes = indirect_probes
         self.suspicion_mult = suspicion_mult
