@@ -171,7 +171,8 @@ def test_suspicion_beats_alive_at_same_heartbeat_and_newer_news_beats_it() -> No
     # b beat again after the suspicion began: alive
     a.receive(gossip(entry("c"), entry("b", heartbeat=9)), 0.3, reply=False)
     assert a.status_of("b") is NodeStatus.UP
-    a.receive(gossip(entry("c"), entry("b", status=pb.MEMBER_STATUS_DOWN, heartbeat=9)), 0.4, reply=False)
+    down = entry("b", status=pb.MEMBER_STATUS_DOWN, heartbeat=9)
+    a.receive(gossip(entry("c"), down), 0.4, reply=False)
     assert a.status_of("b") is NodeStatus.DOWN
     a.receive(gossip(entry("c"), entry("b", incarnation=WALL + 1)), 0.5, reply=False)
     assert a.status_of("b") is NodeStatus.UP

@@ -490,6 +490,7 @@ async def test_a_connection_idle_too_long_is_replaced_before_use() -> None:
             remote = ClusterClient(b).remote_addr(PingPong, "pingpong")
             assert (await remote.call(PING, Ping(msg="1"))).reply == "pong: 1 from a"
             first = b.pool.peek("mem://a")
+            assert first is not None
             assert (await remote.call(PING, Ping(msg="2"))).reply == "pong: 2 from a"
             assert b.pool.peek("mem://a") is first  # in use: kept
             await anyio.sleep(0.3)

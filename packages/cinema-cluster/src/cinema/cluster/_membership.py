@@ -665,26 +665,27 @@ class Membership:
                 m.probe_since = now
                 self._probing[node_id] = None
         for node_id in list(self._awaiting):
-            m = members.get(node_id)
-            if m is None or m.status not in _LIVE:
+            w = members.get(node_id)
+            if w is None or w.status not in _LIVE:
                 del self._awaiting[node_id]
                 continue
-            if m.awaiting is None:
+            if w.awaiting is None:
                 del self._awaiting[node_id]
-            elif m.probe_since is None and now - m.awaiting >= threshold:
-                m.probe_since = now
+            elif w.probe_since is None and now - w.awaiting >= threshold:
+                w.probe_since = now
                 self._probing[node_id] = None
         for node_id in list(self._probing):
-            m = members.get(node_id)
-            if m is None or m.probe_since is None or m.status not in _LIVE:
+            p = members.get(node_id)
+            started = None if p is None else p.probe_since
+            if p is None or started is None or p.status not in _LIVE:
                 self._probing.pop(node_id, None)
                 continue
-            if now - m.probe_since < threshold:
+            m = p
+            if now - started < threshold:
                 continue
-            answered = self._last_heard > m.probe_since or len(self._live_others) <= 1
+            answered = self._last_heard > started or len(self._live_others) <= 1
             del self._probing[node_id]
             self._awaiting.pop(node_id, None)
-            started = m.probe_since
             m.probe_since = None
             m.awaiting = None
             if not answered:
@@ -909,9 +910,7 @@ class Membership:
 
     def _ring(self, now: float) -> list[str]:
         if self._live_ring is None:
-            ring = sorted(
-                i for i, m in self._members.items() if m.status in _LIVE or m is self._me
-            )
+            ring = sorted(i for i, m in self._members.items() if m.status in _LIVE or m is self._me)
             self._live_ring = ring
             self._live_others = [i for i in ring if i != self.id]
             monitored: dict[str, None] = {}
@@ -1000,10 +999,10 @@ class Membership:
             for node_id in self._rng.sample(others, min(len(others), self.samples + 2)):
                 if not room:
                     break
-                m = members.get(node_id)  # the list may predate a change in this exchange
-                if m is not None and node_id not in included:
+                sample = members.get(node_id)  # the list may predate a change in this exchange
+                if sample is not None and node_id not in included:
                     included.add(node_id)
-                    parts.append(self._entry_bytes(m, now))
+                    parts.append(self._entry_bytes(sample, now))
                     room -= 1
         if probe_for:
             extra.probe_for.extend(probe_for)
@@ -1090,7 +1089,9 @@ class Membership:
                 return  # news of the death of a stranger: nothing to forget
             if len(self._members) >= self.max_members:
                 self._limit_log.warning(
-                    "ignoring member %s: %d members known, the limit", short(e.id), len(self._members)
+                    "ignoring member %s: %d members known, the limit",
+                    short(e.id),
+                    len(self._members),
                 )
                 return
             m = _Member(e.id, e.addr, now)

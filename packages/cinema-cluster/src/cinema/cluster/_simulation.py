@@ -228,7 +228,9 @@ class Simulation:
         (default: the running, unpaused ones) at or after ``since``."""
         alive = set(healthy) if healthy is not None else set(self._nodes) - set(self._paused)
         return sum(
-            1 for t, _, subject, s in self.verdicts if s is status and subject in alive and t >= since
+            1
+            for t, _, subject, s in self.verdicts
+            if s is status and subject in alive and t >= since
         )
 
     def leave(self, node_id: str) -> None:

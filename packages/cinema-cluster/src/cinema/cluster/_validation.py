@@ -156,7 +156,7 @@ class BoundedLog:
         self._sent = 0
         self.suppressed = 0
 
-    def warning(self, message: str, *args: object) -> None:
+    def warning(self, message: str, *args: object, exc_info: bool = False) -> None:
         now = time.monotonic()
         if now - self._window_start >= self._period:
             self._window_start = now
@@ -169,7 +169,7 @@ class BoundedLog:
             message += " (%d similar lines suppressed)"
             args = (*args, self.suppressed)
             self.suppressed = 0
-        self._log.warning(message, *args)
+        self._log.warning(message, *args, exc_info=exc_info)
 
 
 def short(text: str, limit: int = 40) -> str:
