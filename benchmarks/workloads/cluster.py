@@ -96,7 +96,7 @@ async def _call_lookup(n: int) -> Metrics:
             with anyio.fail_after(30):
                 await b.wait_until(lambda: b.lookup_actor("echo") is not None)
             cluster_addr = ClusterClient(b).remote_addr(Echo, "echo")
-            direct_addr = (await b._client_for(a_addr)).remote_addr(Echo, "", "echo")
+            direct_addr = (await b.pool.get(a_addr)).remote_addr(Echo, "", "echo")
             timer = clock()
 
             def batch(

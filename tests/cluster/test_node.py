@@ -102,7 +102,7 @@ async def test_three_nodes_over_tcp_converge_and_call_across() -> None:
             for i in range(50):
                 tg.start_soon(one, i)
         assert results == {i: f"pong: {i} from node-2" for i in range(50)}
-        assert len([a for a in n3._clients if a == addrs[1]]) == 1
+        assert n3.pool.addresses.count(addrs[1]) == 1
 
 
 async def test_gossip_and_actors_share_the_one_port() -> None:
@@ -349,7 +349,7 @@ def sees_this_life(a: ClusterNode, incarnation: int) -> bool:
     return (
         a.lookup_actor("pingpong") is not None
         and a.status_of("b") is NodeStatus.UP
-        and a._incarnation_of("b") == incarnation
+        and a.incarnation_of("b") == incarnation
     )
 
 
@@ -399,9 +399,15 @@ async def test_hostile_gossip_on_the_port_changes_nothing(caplog: pytest.LogCapt
             gpb.Gossip(
                 members=[
                     gpb.MemberState(id=f"n{i}", addr=f"mem://n{i}", status=gpb.MEMBER_STATUS_UP)
-                    for i in range(1000)
+                    for i in range(1100)
                 ]
             ).SerializeToString(),
+            *(
+                gpb.Gossip(
+                    members=[gpb.MemberState(id="x", addr=bad, status=gpb.MEMBER_STATUS_UP)]
+                ).SerializeToString()
+                for bad in ("127.0.0.1:99999", "nocolon", "bogus://x")
+            ),
         ]
         async with RemoteClient(await transport.connect("mem://a")) as client:
             for data in hostile:
@@ -470,16 +476,12 @@ async def test_an_address_in_use_fails_at_entry() -> None:
                 pass
 
 
-async def test_a_connection_idle_too_long_is_replaced_before_use(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from cinema.cluster import _node
-
-    monkeypatch.setattr(_node, "_MAX_IDLE", 0.1)
+async def test_a_connection_idle_too_long_is_replaced_before_use() -> None:
     transport = MemoryTransport(MemoryNetwork(seed=12))
     async with ActorSystem() as system, served_pingpong(system, "a") as (_, router):
         a = ClusterNode("a", "mem://a", handler=router.build(), transport=transport)
         b = ClusterNode("b", "mem://b", transport=transport)
+        b.pool.max_idle = 0.1
         async with anyio.create_task_group() as tg:  # servers only: no periodic gossip
             tg.start_soon(a.start_server)
             await eventually(lambda: a.listening_address is not None)
@@ -487,15 +489,16 @@ async def test_a_connection_idle_too_long_is_replaced_before_use(
             assert await b.join(["mem://a"])
             remote = ClusterClient(b).remote_addr(PingPong, "pingpong")
             assert (await remote.call(PING, Ping(msg="1"))).reply == "pong: 1 from a"
-            first = b._clients["mem://a"]
+            first = b.pool.peek("mem://a")
+            assert first is not None
             assert (await remote.call(PING, Ping(msg="2"))).reply == "pong: 2 from a"
-            assert b._clients["mem://a"] is first  # in use: kept
+            assert b.pool.peek("mem://a") is first  # in use: kept
             await anyio.sleep(0.3)
             assert (await remote.call(PING, Ping(msg="3"))).reply == "pong: 3 from a"
-            assert b._clients["mem://a"] is not first
+            assert b.pool.peek("mem://a") is not first
             assert first.is_closed
             await b.aclose()
-            assert not b._clients
+            assert not b.pool.addresses
             tg.cancel_scope.cancel()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, NoReturn, TypeVar, final
+from typing import Final, Generic, NoReturn, TypeVar, final
 
 import anyio
 from google.protobuf.message import Message as ProtoMessage
@@ -21,6 +21,9 @@ __all__ = ["ClusterClient", "ClusterRemoteAddr"]
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 
+#: Seconds a call without ``timeout=`` may take (``ClusterClient(default_timeout=...)``).
+DEFAULT_CALL_TIMEOUT: Final = 30.0
+
 
 @final
 class ClusterClient:
@@ -30,11 +33,19 @@ class ClusterClient:
     carries many requests at once, matched by correlation id. A connection that dies is dropped
     and made again on the next call.
 
+    Every call is bounded: one without ``timeout=`` gets ``default_timeout``; and when the
+    hosting node goes Down or leaves, its pooled connection is dropped, so that calls in flight
+    on it fail at once with :class:`NodeUnavailable`.
+
     :param node: the local cluster node (its registry and membership are used for lookups).
+    :param default_timeout: seconds a call without ``timeout=`` may take (default 30).
     """
 
-    def __init__(self, node: ClusterNode) -> None:
+    def __init__(self, node: ClusterNode, *, default_timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
+        if not default_timeout > 0:
+            raise ValueError(f"default_timeout must be positive, not {default_timeout!r}")
         self.node = node
+        self.default_timeout = float(default_timeout)
 
     def remote_addr(self, actor_type: type[A_co], name: str) -> ClusterRemoteAddr[A_co]:
         """The address of the actor registered in the cluster under ``name``.
@@ -56,7 +67,7 @@ class ClusterClient:
         if member is None or member.status in (NodeStatus.DOWN, NodeStatus.LEFT):
             raise NodeUnavailable(node_id, "it is down or has left")
         try:
-            client = await node._client_for(member.addr, node._incarnation_of(node_id))
+            client = await node.pool.get(member.addr, node.incarnation_of(node_id))
         except (OSError, TimeoutError) as exc:
             raise NodeUnavailable(node_id, f"cannot connect to {member.addr}: {exc}") from exc
         return client.remote_addr(actor_type, "", name)
@@ -65,7 +76,7 @@ class ClusterClient:
         location = self.node.lookup_actor(name)
         member = None if location is None else self.node.member(location[0])
         if member is not None:
-            await self.node._drop_client(member.addr)
+            await self.node.pool.drop(member.addr)
 
     def __repr__(self) -> str:
         return f"<ClusterClient of {self.node.id!r}>"
@@ -96,7 +107,7 @@ class ClusterRemoteAddr(Generic[A_co]):
         """Send a request; return the raw reply :class:`cinema.remote.Envelope` (as the seed)."""
         remote = await self._client._resolve(self.actor_type, self.name)
         try:
-            return await remote.send(message, timeout=timeout)
+            return await remote.send(message, timeout=self._bound(timeout))
         except ConnectionLost as exc:
             await self._lost(exc)
 
@@ -111,7 +122,7 @@ class ClusterRemoteAddr(Generic[A_co]):
         """
         remote = await self._client._resolve(self.actor_type, self.name)
         try:
-            return await remote.call(rpc, message, timeout=timeout)
+            return await remote.call(rpc, message, timeout=self._bound(timeout))
         except ConnectionLost as exc:
             await self._lost(exc)
 
@@ -119,9 +130,13 @@ class ClusterRemoteAddr(Generic[A_co]):
         """Send a one-way message; return once it is written."""
         remote = await self._client._resolve(self.actor_type, self.name)
         try:
-            await remote.do_send(message)
+            with anyio.fail_after(self._client.default_timeout):
+                await remote.do_send(message)
         except ConnectionLost as exc:
             await self._lost(exc)
+
+    def _bound(self, timeout: float | None) -> float:
+        return self._client.default_timeout if timeout is None else timeout
 
     async def _lost(self, exc: ConnectionLost) -> NoReturn:
         # The pooled connection is dead: drop it so that the next call connects afresh.

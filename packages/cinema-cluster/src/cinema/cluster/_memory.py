@@ -226,6 +226,15 @@ class _MemoryListener(Listener):
         self._closed = True
         self._network._unbind(self._name, self)
         await self._incoming_send.aclose()
+        # Connections made while the server stopped serving were never handed to it: close
+        # them, so that their clients see the end instead of waiting.
+        while True:
+            try:
+                conn = self._incoming.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            with anyio.CancelScope(shield=True):
+                await conn.aclose()
         await self._incoming.aclose()
 
 

@@ -13,15 +13,18 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from cinema._addr import Addr
 from cinema._errors import CinemaError
-from cinema.abc import Transport
+from cinema._plugins import load_plugins
+from cinema.abc import Connection, Transport
 from cinema.remote._client import RemoteClient
-from cinema.remote._errors import RemoteError
 from cinema.remote._node import RemoteHandler, Router
 from cinema.remote._server import RemoteServer, resolve_transport
 
-from ._membership import Membership
+from ._errors import ClusterError
+from ._membership import Membership, Outgoing
 from ._memory import MemoryTransport
-from ._types import MemberEvent, Node, NodeStatus
+from ._pool import ConnectionPool
+from ._types import MemberDown, MemberEvent, MemberLeft, Node, NodeStatus
+from ._validation import BoundedLog, address_check_for, is_loopback
 
 __all__ = [
     "DEFAULT_GOSSIP_INTERVAL",
@@ -38,12 +41,10 @@ GOSSIP_EXTENSION: Final = "cinema.cluster.gossip"
 DEFAULT_GOSSIP_INTERVAL: Final = 0.5
 #: Default seconds without news before a member is suspected (Down after twice that).
 DEFAULT_SUSPECT_TIMEOUT: Final = 5.0
-# How long one connection attempt may take.
-_CONNECT_TIMEOUT: Final = 2.0
-# Pooled connections unused for longer are replaced before use (peers close idle ones).
-_MAX_IDLE: Final = 120.0
 # How long a leave notice may take to go out when the node stops.
 _LEAVE_TIMEOUT: Final = 1.0
+# Sync pages fetched inline by join() (the gossip loop fetches the rest).
+_JOIN_PAGES: Final = 64
 
 
 def _with_port(address: str, port: int) -> str:
@@ -91,6 +92,18 @@ class ClusterNode:
     :param secret: shared secret required from peers, and proved to them (see cinema-remote).
     :param transport: transport for listening and connecting; default: the plugin for the
         address's scheme.
+    :param insecure: allow serving a non-loopback address without a ``secret``. Without it
+        such a node refuses to start (:class:`ClusterError`): anyone who reaches the port could
+        otherwise join, corrupt the view and hijack actor names.
+    :param tombstone_ttl: seconds Down and Left members stay listed (default 60).
+    :param reconnect_window: seconds Down members are remembered and retried, so that
+        partitions of any length heal (default 24 h, as Serf).
+    :param reconnect_interval: seconds between this node's retries of a random Down member or
+        an unanswered seed (default ``2 * suspect_timeout``; the cluster as a whole retries
+        far more often, so a healed partition is noticed within a round or two).
+    :param sync_interval: seconds between full-state syncs with a random member (default 30,
+        longer in proportion beyond 32 members).
+    :param max_members: members remembered at most (default 10,000).
     """
 
     def __init__(
@@ -105,6 +118,12 @@ class ClusterNode:
         bind: str | None = None,
         secret: bytes | str | None = None,
         transport: Transport | None = None,
+        insecure: bool = False,
+        tombstone_ttl: float | None = None,
+        reconnect_window: float = 24 * 3600.0,
+        reconnect_interval: float | None = None,
+        sync_interval: float = 30.0,
+        max_members: int = 10_000,
     ) -> None:
         if not gossip_interval > 0:
             raise ValueError(f"gossip_interval must be positive, not {gossip_interval!r}")
@@ -114,17 +133,32 @@ class ClusterNode:
         self.gossip_interval = float(gossip_interval)
         self.suspect_timeout = float(suspect_timeout)
         self.bind = bind
+        self.insecure = insecure
         self._secret = secret
         self._transport = transport
-        self._engine = Membership(node_id, addr, suspect_timeout=suspect_timeout, now=self._now())
+        self._engine = Membership(
+            node_id,
+            addr,
+            suspect_timeout=suspect_timeout,
+            now=self._now(),
+            tombstone_ttl=tombstone_ttl,
+            reconnect_window=reconnect_window,
+            reconnect_interval=reconnect_interval,
+            sync_interval=sync_interval,
+            max_members=max_members,
+            address_check=self._address_check(addr, transport),
+        )
         self._seeds = [s for s in seeds if s != addr]  # once: ``seeds`` may be an iterator
         self._engine.add_seeds(self._seeds)
-        self._clients: dict[str, RemoteClient] = {}
-        # address -> incarnation of the node there when the pooled connection was made
-        self._client_lives: dict[str, int] = {}
-        self._client_used: dict[str, float] = {}  # address -> when the connection was last used
-        self._connecting: dict[str, anyio.Lock] = {}
+        self._pool = ConnectionPool(
+            self._connect,
+            secret=secret,
+            node_id=node_id,
+            incarnation_at=self._engine.incarnation_at,
+        )
         self._in_flight: set[str] = set()
+        self._loop_tg: TaskGroup | None = None  # the gossip loop's, for messages it causes
+        self._error_log = BoundedLog(log)
         self._subscribers: list[Addr[Any]] = []
         self._task_group: TaskGroup | None = None
         self._server: RemoteServer | None = None
@@ -137,6 +171,24 @@ class ClusterNode:
     def _now() -> float:
         # One clock for both anyio backends (trio's clock has its own origin).
         return time.monotonic()
+
+    @staticmethod
+    def _address_check(addr: str, transport: Transport | None) -> Callable[[str], bool]:
+        # Addresses other members announce must be reachable with what is installed here.
+        schemes = set(load_plugins().transports) | {"mem"}
+        scheme, sep, _ = addr.partition("://")
+        schemes.add(scheme if sep else "tcp")
+        if transport is not None and not isinstance(transport, MemoryTransport):
+            schemes.add(transport.scheme)
+        return address_check_for(schemes)
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """The pooled connections to other nodes (shared with :class:`ClusterClient`)."""
+        return self._pool
+
+    async def _connect(self, address: str) -> Connection:
+        return await self._transport_for(address).connect(address)
 
     def _transport_for(self, address: str) -> Transport:
         transport = self._transport
@@ -214,6 +266,11 @@ class ClusterNode:
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
+        if self._secret is None and not self.insecure and not is_loopback(where):
+            raise ClusterError(
+                f"refusing to serve {where} without a shared secret: anyone reaching it could"
+                " join the cluster and rewrite its view; give secret=..., or insecure=True"
+            )
         server = await RemoteServer.bind(
             where,
             handler if handler is not None else Router(None, {}),
@@ -249,21 +306,31 @@ class ClusterNode:
             self._engine.suspect_timeout = suspect_timeout
         try:
             async with anyio.create_task_group() as tg:
+                self._loop_tg = tg
                 while not self._left:
                     self.gossip_round(tg)
                     await anyio.sleep(self.gossip_interval)
         finally:
+            self._loop_tg = None
             with anyio.CancelScope(shield=True):
                 await self._close_clients()
 
     def gossip_round(self, tg: TaskGroup) -> None:
         """Run one gossip round now, sending its messages in tasks of ``tg``."""
-        for out in self._engine.tick(self._now()):
-            if out.addr in self._in_flight:
-                continue  # the last request to that peer is still unanswered
-            self._in_flight.add(out.addr)
-            tg.start_soon(self._exchange, out.addr, out.data)
+        self._send_all(tg, self._engine.tick(self._now()))
+        if self._pool.has_discarded:
+            tg.start_soon(self._pool.close_discarded)
         self._dispatch_events()
+
+    def _send_all(self, tg: TaskGroup | None, messages: list[Outgoing]) -> None:
+        if tg is None:
+            return  # not gossiping: what the engine asked for waits for the next round
+        for out in messages:
+            if not out.expects_reply:
+                tg.start_soon(self._notify, out.addr, out.data)
+            elif out.addr not in self._in_flight:  # else the last request is unanswered
+                self._in_flight.add(out.addr)
+                tg.start_soon(self._exchange, out.addr, out.data)
 
     async def _exchange(self, address: str, data: bytes) -> None:
         timeout = max(self.gossip_interval, self.suspect_timeout / 2)
@@ -271,68 +338,36 @@ class ClusterNode:
             with anyio.fail_after(timeout):
                 client = await self._client_for(address)
                 reply = await client.request_extension(GOSSIP_EXTENSION, data)
-        except (OSError, TimeoutError, RemoteError, anyio.BrokenResourceError) as exc:
+        except Exception as exc:  # every per-peer failure stays with that peer
             log.debug("gossip to %s failed: %r", address, exc)
             await self._drop_client(address)
             return
         finally:
             self._in_flight.discard(address)
         if reply:
-            self._engine.receive(reply, self._now(), peer=address, reply=False)
-            self._dispatch_events()
+            self._receive(reply, address, reply=False)
+
+    def _receive(self, data: bytes, peer: str, *, reply: bool) -> bytes | None:
+        try:
+            answer = self._engine.receive(data, self._now(), peer=peer, reply=reply)
+        except Exception:  # a bug on bad input must not take the node down with it
+            self._error_log.warning("gossip from %s failed to apply", peer[:80], exc_info=True)
+            return None
+        self._send_all(self._loop_tg, self._engine.take_outgoing())
+        self._dispatch_events()
+        return answer
 
     async def _on_gossip(self, data: bytes, peer: str) -> bytes | None:
-        reply = self._engine.receive(data, self._now(), peer=peer, reply=True)
-        self._dispatch_events()
+        reply = self._receive(data, peer, reply=True)
         return reply if reply is not None else b""
 
     # ---------------------------------------------------------------- connections
 
-    def _usable(self, address: str, incarnation: int | None) -> RemoteClient | None:
-        client = self._clients.get(address)
-        if client is None or client.is_closed:
-            return None
-        if incarnation is not None and self._client_lives.get(address, incarnation) != incarnation:
-            return None  # made to an earlier life of the node: that process is gone
-        now = self._now()
-        if now - self._client_used.get(address, now) > _MAX_IDLE:
-            # The peer's server may have closed it for idleness (remote's default is 300 s),
-            # which this side only learns when a request fails: do not risk a call on it.
-            return None
-        self._client_used[address] = now
-        return client
-
-    async def _client_for(self, address: str, incarnation: int | None = None) -> RemoteClient:
-        """The pooled client for a node's address, connecting if there is none, it died, or it
-        was made to an earlier incarnation than ``incarnation`` (the node restarted)."""
-        client = self._usable(address, incarnation)
-        if client is not None:
-            return client
-        lock = self._connecting.setdefault(address, anyio.Lock())
-        async with lock:
-            client = self._usable(address, incarnation)
-            if client is not None:
-                return client
-            await self._drop_client(address)
-            with anyio.fail_after(_CONNECT_TIMEOUT):
-                conn = await self._transport_for(address).connect(address)
-            client = RemoteClient(conn, secret=self._secret, node=self.id)
-            self._clients[address] = client
-            self._client_used[address] = self._now()
-            life = incarnation if incarnation is not None else self._engine.incarnation_at(address)
-            if life is None:
-                self._client_lives.pop(address, None)
-            else:
-                self._client_lives[address] = life
-            return client
+    async def _client_for(self, address: str) -> RemoteClient:
+        return await self._pool.get(address)
 
     async def _drop_client(self, address: str) -> None:
-        client = self._clients.pop(address, None)
-        self._client_lives.pop(address, None)
-        self._client_used.pop(address, None)
-        if client is not None:
-            with anyio.CancelScope(shield=True):
-                await client.aclose()
+        await self._pool.drop(address)
 
     async def aclose(self) -> None:
         """Close the pooled connections to other nodes (the structured form and
@@ -342,8 +377,7 @@ class ClusterNode:
             await self._close_clients()
 
     async def _close_clients(self) -> None:
-        for address in list(self._clients):
-            await self._drop_client(address)
+        await self._pool.aclose()
 
     # ---------------------------------------------------------------- membership
 
@@ -363,14 +397,16 @@ class ClusterNode:
         seeds = [s for s in seeds if s != self.addr]
         self._engine.add_seeds(seeds)
         answered = False
-        for out in self._engine.tick(self._now()):
-            if out.addr not in seeds:
-                continue
+        pending = [o for o in self._engine.tick(self._now()) if o.addr in seeds]
+        pages = 0
+        while pending and pages < _JOIN_PAGES:
+            out = pending.pop(0)
+            pages += 1
             try:
                 with anyio.fail_after(max(self.gossip_interval, self.suspect_timeout / 2)):
                     client = await self._client_for(out.addr)
                     reply = await client.request_extension(GOSSIP_EXTENSION, out.data)
-            except (OSError, TimeoutError, RemoteError, anyio.BrokenResourceError) as exc:
+            except Exception as exc:  # every per-peer failure stays with that peer
                 log.info(
                     "seed %s not reachable yet (%r); retrying in the background", out.addr, exc
                 )
@@ -379,6 +415,9 @@ class ClusterNode:
             if reply:
                 self._engine.receive(reply, self._now(), peer=out.addr, reply=False)
                 answered = True
+                # The seed's full state comes in pages: fetch them now.
+                more = self._engine.take_outgoing()
+                pending.extend(o for o in more if o.addr == out.addr and o.expects_reply)
         self._dispatch_events()
         return answered
 
@@ -396,10 +435,11 @@ class ClusterNode:
 
     async def _notify(self, address: str, data: bytes) -> None:
         try:
-            client = await self._client_for(address)
-            await client.send_extension(GOSSIP_EXTENSION, data)
-        except (OSError, TimeoutError, RemoteError, anyio.BrokenResourceError) as exc:
-            log.debug("leave notice to %s failed: %r", address, exc)
+            with anyio.fail_after(max(self.gossip_interval, self.suspect_timeout / 2)):
+                client = await self._client_for(address)
+                await client.send_extension(GOSSIP_EXTENSION, data)
+        except Exception as exc:  # every per-peer failure stays with that peer
+            log.debug("gossip notice to %s failed: %r", address, exc)
 
     def members(self) -> list[Node]:
         """Every known member, this node included, sorted by id (Left ones only briefly)."""
@@ -413,7 +453,8 @@ class ClusterNode:
         """The status of the member with this id, or ``None`` if it is unknown (or forgotten)."""
         return self._engine.status_of(node_id)
 
-    def _incarnation_of(self, node_id: str) -> int | None:
+    def incarnation_of(self, node_id: str) -> int | None:
+        """The incarnation this node knows of a member (``None`` if unknown)."""
         return self._engine.incarnation_of(node_id)
 
     @property
@@ -485,6 +526,10 @@ class ClusterNode:
             self._changed.set()
             self._changed = None
         events = self._engine.drain_events()
+        for event in events:
+            if isinstance(event, (MemberDown, MemberLeft)) and event.node.addr in self._pool:
+                # Calls in flight to it would wait for answers that will not come.
+                self._pool.discard(event.node.addr)
         if not events or not self._subscribers:
             return
         for addr in list(self._subscribers):

@@ -15,9 +15,10 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Final, NamedTuple, final
 
-from ._membership import Membership
+from ._membership import Membership, Outgoing
 from ._memory import MemoryNetwork
-from ._types import Node, NodeStatus
+from ._types import MemberDown, MemberSuspect, Node, NodeStatus
+from ._validation import address_check_for
 
 __all__ = ["Simulation"]
 
@@ -50,7 +51,18 @@ class Simulation:
     :param monitors: ring successors each node watches.
     :param max_piggyback: recently changed entries per message.
     :param samples: random entries per message.
-    :param tombstone_ttl: seconds Down and Left members are remembered (default from the engine).
+    :param tombstone_ttl: seconds Down and Left members are listed (default from the engine).
+    :param reconnect_window: seconds Down members are remembered and retried.
+    :param reconnect_interval: seconds between a node's retries of a Down member or seed
+        (default: the engine's, ``2 * suspect_timeout``).
+    :param sync_interval: seconds between periodic full-state syncs (for up to 32 members;
+        default ``6 * suspect_timeout``).
+    :param indirect_probes: members asked to probe a silent one.
+    :param suspicion_mult: a suspicion nobody confirms turns Down after this many
+        ``suspect_timeout``.
+
+    Every Suspect and Down verdict a node reaches is recorded in :attr:`verdicts`, so that tests
+    and benchmarks can count false ones.
     """
 
     def __init__(
@@ -65,6 +77,11 @@ class Simulation:
         max_piggyback: int = 6,
         samples: int = 3,
         tombstone_ttl: float | None = None,
+        reconnect_window: float = 24 * 3600.0,
+        reconnect_interval: float | None = None,
+        sync_interval: float | None = None,
+        indirect_probes: int = 3,
+        suspicion_mult: float = 6.0,
     ) -> None:
         self.seed = seed
         self.gossip_interval = gossip_interval
@@ -76,6 +93,16 @@ class Simulation:
         self.max_piggyback = max_piggyback
         self.samples = samples
         self.tombstone_ttl = tombstone_ttl
+        self.reconnect_window = reconnect_window
+        # As a node's default (30 s at the default suspect_timeout of 5 s), in proportion.
+        self.reconnect_interval = reconnect_interval
+        self.sync_interval = 6 * suspect_timeout if sync_interval is None else sync_interval
+        self.indirect_probes = indirect_probes
+        self.suspicion_mult = suspicion_mult
+        #: ``(time, observer, subject, status)`` of every Suspect and Down verdict reached.
+        self.verdicts: list[tuple[float, str, str, NodeStatus]] = []
+        self._paused: dict[str, list[_Delivery]] = {}  # paused node -> deliveries held
+        self._check = address_check_for({"mem"})
         self._nodes: dict[str, Membership] = {}  # running nodes, by id
         self._by_addr: dict[str, Membership] = {}
         self._last_incarnation: dict[str, int] = {}
@@ -136,6 +163,12 @@ class Simulation:
             max_piggyback=self.max_piggyback,
             samples=self.samples,
             tombstone_ttl=self.tombstone_ttl,
+            reconnect_window=self.reconnect_window,
+            reconnect_interval=self.reconnect_interval,
+            sync_interval=self.sync_interval,
+            indirect_probes=self.indirect_probes,
+            suspicion_mult=self.suspicion_mult,
+            address_check=self._check,
         )
         engine.add_seeds(s if "://" in s else self.address(s) for s in seeds)
         self._nodes[node_id] = engine
@@ -162,6 +195,43 @@ class Simulation:
         """Crash a node: it stops at once, sending nothing more."""
         engine = self._nodes.pop(node_id)
         del self._by_addr[engine.addr]
+        self._paused.pop(node_id, None)
+
+    def pause(self, node_id: str) -> None:
+        """Freeze a node (as SIGSTOP does): it runs no round and handles nothing; what is sent
+        to it waits, and is handled when it resumes."""
+        if node_id not in self._nodes:
+            raise KeyError(node_id)
+        self._paused.setdefault(node_id, [])
+
+    def resume(self, node_id: str) -> None:
+        """Let a paused node run again: it handles what waited, then gossips as before."""
+        held = self._paused.pop(node_id)
+        for delivery in held:
+            self._on_deliver(delivery)
+        self._push(self.now, _Tick(node_id, self._generation[node_id]))
+
+    @property
+    def paused(self) -> list[str]:
+        """Ids of the paused nodes, sorted."""
+        return sorted(self._paused)
+
+    def isolate(self, node_id: str) -> None:
+        """Cut one node off from all others (a partition of it against the rest)."""
+        others = [self.address(i) for i in self._nodes if i != node_id]
+        self.network.partition([self.address(node_id)], others)
+
+    def false_verdicts(
+        self, status: NodeStatus, *, healthy: Iterable[str] | None = None, since: float = 0.0
+    ) -> int:
+        """How many ``status`` verdicts (Suspect or Down) were reached about ``healthy`` nodes
+        (default: the running, unpaused ones) at or after ``since``."""
+        alive = set(healthy) if healthy is not None else set(self._nodes) - set(self._paused)
+        return sum(
+            1
+            for t, _, subject, s in self.verdicts
+            if s is status and subject in alive and t >= since
+        )
 
     def leave(self, node_id: str) -> None:
         """Stop a node gracefully: it sends its leave notices, then stops."""
@@ -251,11 +321,21 @@ class Simulation:
         engine = self._nodes.get(node_id)
         if engine is None or self._generation[node_id] != generation:
             return
-        for out in engine.tick(self.now):
-            self._send(engine, out.addr, out.data, expects_reply=out.expects_reply)
-        # Nobody subscribes to a simulated node's events: do not let them pile up.
-        engine.drain_events()
+        if node_id in self._paused:
+            return  # resume() schedules the next round
+        self._send_all(engine, engine.tick(self.now))
+        self._record(engine)
         self._push(self.now + self.gossip_interval, tick)
+
+    def _send_all(self, engine: Membership, messages: list[Outgoing]) -> None:
+        for out in messages:
+            self._send(engine, out.addr, out.data, expects_reply=out.expects_reply)
+
+    def _record(self, engine: Membership) -> None:
+        # Nobody subscribes to a simulated node's events: keep the verdicts, drop the rest.
+        for event in engine.drain_events():
+            if isinstance(event, (MemberSuspect, MemberDown)):
+                self.verdicts.append((self.now, engine.id, event.node.id, event.node.status))
 
     def _send(self, sender: Membership, addr: str, data: bytes, *, expects_reply: bool) -> None:
         self.bytes_sent[sender.id] += len(data)
@@ -270,9 +350,15 @@ class Simulation:
         engine = self._by_addr.get(dst)
         if engine is None:
             return  # nobody listens there (crashed): lost
+        held = self._paused.get(engine.id)
+        if held is not None:
+            held.append(delivery)
+            return
         answer = engine.receive(data, self.now, peer=src, reply=expects_reply)
         if answer is not None:
             self._send(engine, src, answer, expects_reply=False)
+        self._send_all(engine, engine.take_outgoing())
+        self._record(engine)
 
 
 Simulation.__module__ = "cinema.cluster"

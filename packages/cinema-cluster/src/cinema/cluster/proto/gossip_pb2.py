@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!cinema/cluster/proto/gossip.proto\x12\x11\x63inema.cluster.v1\"G\n\nActorEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttype_name\x18\x02 \x01(\t\x12\x18\n\x10registered_at_ms\x18\x03 \x01(\x04\"\xe0\x01\n\x0bMemberState\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.cinema.cluster.v1.MemberStatus\x12\x13\n\x0bincarnation\x18\x04 \x01(\x04\x12\x11\n\theartbeat\x18\x05 \x01(\x04\x12\x15\n\rstatus_age_ms\x18\x06 \x01(\r\x12\x18\n\x10registry_version\x18\x07 \x01(\x04\x12-\n\x06\x61\x63tors\x18\x08 \x03(\x0b\x32\x1d.cinema.cluster.v1.ActorEntry\"9\n\x06Gossip\x12/\n\x07members\x18\x01 \x03(\x0b\x32\x1e.cinema.cluster.v1.MemberState*\x8e\x01\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10MEMBER_STATUS_UP\x10\x01\x12\x19\n\x15MEMBER_STATUS_SUSPECT\x10\x02\x12\x16\n\x12MEMBER_STATUS_DOWN\x10\x03\x12\x16\n\x12MEMBER_STATUS_LEFT\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!cinema/cluster/proto/gossip.proto\x12\x11\x63inema.cluster.v1\"G\n\nActorEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttype_name\x18\x02 \x01(\t\x12\x18\n\x10registered_at_ms\x18\x03 \x01(\x04\"\xf4\x01\n\x0bMemberState\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.cinema.cluster.v1.MemberStatus\x12\x13\n\x0bincarnation\x18\x04 \x01(\x04\x12\x11\n\theartbeat\x18\x05 \x01(\x04\x12\x15\n\rstatus_age_ms\x18\x06 \x01(\r\x12\x18\n\x10registry_version\x18\x07 \x01(\x04\x12-\n\x06\x61\x63tors\x18\x08 \x03(\x0b\x32\x1d.cinema.cluster.v1.ActorEntry\x12\x12\n\nsuspecters\x18\t \x03(\t\"\x92\x01\n\x06Gossip\x12/\n\x07members\x18\x01 \x03(\x0b\x32\x1e.cinema.cluster.v1.MemberState\x12\x11\n\tprobe_for\x18\x02 \x03(\t\x12\x0f\n\x07relayed\x18\x03 \x03(\t\x12\x0c\n\x04sync\x18\x04 \x01(\x08\x12\x12\n\nsync_after\x18\x05 \x01(\t\x12\x11\n\tsync_next\x18\x06 \x01(\t*\x8e\x01\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10MEMBER_STATUS_UP\x10\x01\x12\x19\n\x15MEMBER_STATUS_SUSPECT\x10\x02\x12\x16\n\x12MEMBER_STATUS_DOWN\x10\x03\x12\x16\n\x12MEMBER_STATUS_LEFT\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cinema.cluster.proto.gossip_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMBERSTATUS']._serialized_start=416
-  _globals['_MEMBERSTATUS']._serialized_end=558
+  _globals['_MEMBERSTATUS']._serialized_start=526
+  _globals['_MEMBERSTATUS']._serialized_end=668
   _globals['_ACTORENTRY']._serialized_start=56
   _globals['_ACTORENTRY']._serialized_end=127
   _globals['_MEMBERSTATE']._serialized_start=130
-  _globals['_MEMBERSTATE']._serialized_end=354
-  _globals['_GOSSIP']._serialized_start=356
-  _globals['_GOSSIP']._serialized_end=413
+  _globals['_MEMBERSTATE']._serialized_end=374
+  _globals['_GOSSIP']._serialized_start=377
+  _globals['_GOSSIP']._serialized_end=523
 # @@protoc_insertion_point(module_scope)

@@ -101,6 +101,7 @@ class MemberState(_message.Message):
     STATUS_AGE_MS_FIELD_NUMBER: _builtins.int
     REGISTRY_VERSION_FIELD_NUMBER: _builtins.int
     ACTORS_FIELD_NUMBER: _builtins.int
+    SUSPECTERS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     addr: _builtins.str
     status: Global___MemberStatus.ValueType
@@ -113,6 +114,12 @@ class MemberState(_message.Message):
     registry_version: _builtins.int
     @_builtins.property
     def actors(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActorEntry]: ...
+    @_builtins.property
+    def suspecters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For SUSPECT: ids of the nodes that suspected the member on their own (each after a failed
+        direct and indirect probe), at most 8. More independent suspicions shorten the time to DOWN.
+        """
+
     def __init__(
         self,
         *,
@@ -124,10 +131,11 @@ class MemberState(_message.Message):
         status_age_ms: _builtins.int = ...,
         registry_version: _builtins.int = ...,
         actors: _abc.Iterable[Global___ActorEntry] | None = ...,
+        suspecters: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actors", b"actors", "addr", b"addr", "heartbeat", b"heartbeat", "id", b"id", "incarnation", b"incarnation", "registry_version", b"registry_version", "status", b"status", "status_age_ms", b"status_age_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actors", b"actors", "addr", b"addr", "heartbeat", b"heartbeat", "id", b"id", "incarnation", b"incarnation", "registry_version", b"registry_version", "status", b"status", "status_age_ms", b"status_age_ms", "suspecters", b"suspecters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -138,20 +146,48 @@ class Gossip(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MEMBERS_FIELD_NUMBER: _builtins.int
+    PROBE_FOR_FIELD_NUMBER: _builtins.int
+    RELAYED_FIELD_NUMBER: _builtins.int
+    SYNC_FIELD_NUMBER: _builtins.int
+    SYNC_AFTER_FIELD_NUMBER: _builtins.int
+    SYNC_NEXT_FIELD_NUMBER: _builtins.int
+    sync: _builtins.bool
+    """Full-state sync (push/pull): a REQUEST with `sync` asks for the receiver's state; the REPLY
+    holds the live members whose ids sort after `sync_after`, as many as fit one page, and
+    `sync_next` (the last id of the page) when there are more, to ask for with the next request.
+    """
+    sync_after: _builtins.str
+    sync_next: _builtins.str
     @_builtins.property
     def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___MemberState]:
         """members[0] is the sender itself. Then, in any order: the receiver as the sender sees it,
         recently changed members (bounded), and a few random others (bounded).
         """
 
+    @_builtins.property
+    def probe_for(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Indirect probe request (SWIM's ping-req): ids of members the sender cannot reach; the
+        receiver exchanges gossip with each and, when one answers, tells the sender with a ONEWAY
+        Gossip listing it in `relayed` (at most 4).
+        """
+
+    @_builtins.property
+    def relayed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of members (described in `members`) that just answered a probe made for the receiver."""
+
     def __init__(
         self,
         *,
         members: _abc.Iterable[Global___MemberState] | None = ...,
+        probe_for: _abc.Iterable[_builtins.str] | None = ...,
+        relayed: _abc.Iterable[_builtins.str] | None = ...,
+        sync: _builtins.bool = ...,
+        sync_after: _builtins.str = ...,
+        sync_next: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members", "probe_for", b"probe_for", "relayed", b"relayed", "sync", b"sync", "sync_after", b"sync_after", "sync_next", b"sync_next"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
