@@ -18,6 +18,7 @@ from cinema._plugins import PluginRegistry
 from cinema.abc import Connection, Serializer
 
 from ._asyncio_streams import AsyncioStreamConnection
+from ._codec import decode_payload, encode_payload, payload_type_name
 from ._errors import (
     AuthenticationError,
     ConnectionLost,
@@ -26,9 +27,9 @@ from ._errors import (
     ProtocolError,
 )
 from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
-from ._protobuf import find_message_class, type_name_of
+from ._protobuf import find_message_class
 from ._rpc import Req, Resp, Rpc
-from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode
+from ._serializers import PROTOBUF, SerializerChoice, Serializers
 from ._wire import (
     NONCE_SIZE,
     PROTOCOL_VERSION,
@@ -474,9 +475,7 @@ class RemoteClient:
             target_node=node,
             actor_name=actor,
             message_type=type_name,
-            payload=message.SerializeToString()
-            if serializer is PROTOBUF and isinstance(message, ProtoMessage)
-            else serializer.encode(message),
+            payload=encode_payload(serializer, message),
             serializer=wire,
         )
         if limit is None:
@@ -506,7 +505,7 @@ class RemoteClient:
             target_node=node,
             actor_name=actor,
             message_type=type_name,
-            payload=serializer.encode(message),
+            payload=encode_payload(serializer, message),
             serializer=wire,
         )
 
@@ -629,10 +628,10 @@ class RemoteAddr(Generic[A_co]):
             self.node, self.actor_name, message, limit, self._serializer
         )
         response = rpc.response
-        if serializer is PROTOBUF and issubclass(response, ProtoMessage):
-            expected = type_name_of(response)  # cached: this runs for every call
-        elif serializer.handles(response):
-            expected = serializer.type_name(response)
+        if (serializer is PROTOBUF and issubclass(response, ProtoMessage)) or serializer.handles(
+            response
+        ):
+            expected = payload_type_name(serializer, response)  # cached for protobuf
         else:
             expected = f"{response.__qualname__} ({serializer.name} does not handle it)"
         if reply.message_type != expected:
@@ -640,12 +639,10 @@ class RemoteAddr(Generic[A_co]):
                 f"expected a {expected} reply, got {reply.message_type or 'no value'!r}"
             )
         try:
-            return serializer.decode(reply.payload, response)
-        except (ValueError, TypeError) as exc:
+            return decode_payload(serializer, reply.payload, response)
+        except PayloadDecodeError as exc:
             # The server sent something that does not parse: a protocol fault on its side.
-            raise ProtocolError(
-                f"{serializer.name} cannot decode the reply as {response.__qualname__}: {exc}"
-            ) from exc
+            raise ProtocolError(f"cannot decode the reply: {exc}") from exc
 
     async def do_send(self, message: object) -> None:
         """Send a one-way message; return once it is written (no reply, no remote errors).
@@ -677,7 +674,7 @@ class RemoteAddr(Generic[A_co]):
 
 def _decode_reply(serializer: Serializer, reply: pb.Envelope, cls: type[Resp]) -> Resp:
     try:
-        return decode(serializer, reply.payload, cls)
+        return decode_payload(serializer, reply.payload, cls)
     except PayloadDecodeError as exc:
         # The server sent something that does not parse: a protocol fault on its side.
         raise ProtocolError(str(exc)) from exc

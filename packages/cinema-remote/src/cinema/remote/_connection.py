@@ -465,7 +465,7 @@ class ServerConnection:
     def _release(self, handoff: _Handoff) -> None:
         """The reader waits: hand the requests it has not reached yet and the reading role to
         other tasks."""
-        if handoff.cancelled:
+        if handoff.cancelled or self._done:
             return
         handoff.released = True
         batch, idle = handoff.batch, self._idle
