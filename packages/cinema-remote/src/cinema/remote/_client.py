@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 from collections.abc import Callable
 from types import TracebackType
@@ -27,6 +26,7 @@ from ._errors import (
     ProtocolError,
 )
 from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
+from ._peerlog import ConnectionLog
 from ._protobuf import find_message_class
 from ._rpc import Req, Resp, Rpc
 from ._serializers import PROTOBUF, SerializerChoice, Serializers
@@ -43,7 +43,6 @@ from .proto import wire_pb2 as pb
 
 __all__ = ["RemoteAddr", "RemoteClient"]
 
-log = logging.getLogger("cinema.remote")
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 
@@ -122,6 +121,8 @@ class RemoteClient:
     ) -> None:
         self._serializers = Serializers(plugins, serializer)
         self._conn = conn
+        # What the server sends reaches the log rate-limited (a hostile one could flood it).
+        self._log = ConnectionLog(conn.remote_address)
         self._max_frame_size = max_frame_size
         if isinstance(conn, StreamConnection | AsyncioStreamConnection):
             conn.max_frame_size = max_frame_size
@@ -358,15 +359,15 @@ class RemoteClient:
             self._fail_closed(frame.close)
             return
         else:
-            log.warning("ignoring unexpected %s frame from %s", body, self._conn.remote_address)
+            self._log.warning("ignoring an unexpected %s frame", body)
             return
         if kind != pb.ENVELOPE_KIND_REPLY:
-            log.warning("ignoring a request from server %s", self._conn.remote_address)
+            self._log.warning("ignoring a request from the server")
             return
         pending = self._pending.get(cid)
         if pending is None:
             # The caller gave up (timeout, cancellation) before the reply came.
-            log.debug("dropping late reply %d from %s", cid, self._conn.remote_address)
+            self._log.debug("dropping late reply %d", cid)
             return
         pending.reply = frame
         pending.set_wake()
@@ -382,12 +383,12 @@ class RemoteClient:
         """Dispatch every reply already buffered whole, without awaiting."""
         nowait = self._nowait
         while self._error is None:
-            data = nowait()
-            if data is None:
-                return
             try:
+                data = nowait()
+                if data is None:
+                    return
                 frame = parse_frame(data)
-            except ProtocolError as exc:
+            except ProtocolError as exc:  # FrameTooLarge included
                 self._fail(ConnectionLost(f"connection to {self._conn.remote_address}: {exc}"))
                 return
             self._dispatch(frame)

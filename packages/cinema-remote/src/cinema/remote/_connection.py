@@ -484,6 +484,9 @@ class ServerConnection:
             data = self._nowait()
         except _GONE:
             return None
+        except FrameTooLarge as exc:
+            self._finish(Closing(pb.ERROR_KIND_PROTOCOL_ERROR, str(exc)))
+            return None
         if data is None:
             return None
         try:
