@@ -542,3 +542,21 @@ async def test_an_oversized_frame_behind_a_good_one_closes_the_connection() -> N
             assert "exceeds the limit of 4096" in frame.close.error.message
             assert await receive(stream) is None
         await still_serving(server)
+
+
+@pytest.mark.parametrize("field", ["target_node", "actor_name", "message_type", "serializer"])
+async def test_each_peer_string_is_quoted_clipped_in_its_error_reply(field: str) -> None:
+    async with calc_server() as (server, _calc, _addr), raw(server) as stream:
+        await hello(stream)
+        frame = request("remote_test.Add", Add(n=1).SerializeToString())
+        setattr(frame.envelope, field, "\n" + "s" * 30_000)
+        if field == "actor_name":
+            frame.envelope.message_type = "remote_test.Unrouted"  # known, but not routed
+        await send(stream, frame)
+        reply = await receive(stream)
+        assert reply is not None
+        error = reply.envelope.error
+        assert error.kind != pb.ERROR_KIND_NONE
+        assert "s" * 199 + "...(29801 more)" in error.message  # the newline is escaped: 2 chars
+        assert "\n" not in error.message
+        assert len(error.message) < 400

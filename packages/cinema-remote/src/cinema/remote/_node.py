@@ -22,6 +22,7 @@ from ._errors import (
     UnknownMessageType,
     UnknownSerializer,
 )
+from ._peerlog import clip
 from ._protobuf import find_message_class
 from ._serializers import PROTOBUF, SerializerChoice, Serializers, wire_name
 from .proto import wire_pb2 as pb
@@ -72,7 +73,7 @@ def encode_reply(
         except UnknownSerializer as exc:
             raise RemoteHandlerError(
                 "TypeError",
-                f"the handler for {request.message_type} returned a {cls.__qualname__},"
+                f"the handler for {clip(request.message_type)} returned a {cls.__qualname__},"
                 f" which no serializer handles (not a protobuf message): {exc}",
             ) from exc
     envelope.message_type = payload_type_name(serializer, cls)
@@ -198,7 +199,7 @@ class ActorHandler(RemoteHandler):
         cls = self.message_type
         if serializer is not self.serializer and not serializer.handles(cls):
             raise UnknownMessageType(
-                f"serializer {serializer.name!r} does not handle {envelope.message_type}"
+                f"serializer {serializer.name!r} does not handle {clip(envelope.message_type)}"
             )
         message: object = decode_payload(serializer, envelope.payload, cls)
         return await deliver(self.addr, message, envelope, serializer, serializers)
@@ -229,10 +230,10 @@ class Router(RemoteHandler):
         if cls is None and serializer is PROTOBUF:
             cls = find_message_class(type_name)
         if cls is None:
-            raise UnknownMessageType(f"unknown message type {type_name!r}")
+            raise UnknownMessageType(f"unknown message type {clip(type_name)!r}")
         if not serializer.handles(cls):
             raise UnknownMessageType(
-                f"serializer {serializer.name!r} does not handle {type_name!r}"
+                f"serializer {serializer.name!r} does not handle {clip(type_name)!r}"
             )
         return cls
 
@@ -240,7 +241,7 @@ class Router(RemoteHandler):
         node = self.node
         if node is not None and envelope.target_node and envelope.target_node != node.name:
             raise UnknownActor(
-                f"node {envelope.target_node!r} is not served here (this is {node.name!r})"
+                f"node {clip(envelope.target_node)!r} is not served here (this is {node.name!r})"
             )
         if node is not None and envelope.actor_name:
             addr = node._exposed.get(envelope.actor_name)
@@ -258,9 +259,10 @@ class Router(RemoteHandler):
         self._resolve_type(envelope.message_type, self._serializers.named(envelope.serializer))
         if envelope.actor_name:
             raise UnknownActor(
-                f"no actor named {envelope.actor_name!r} and no route for {envelope.message_type!r}"
+                f"no actor named {clip(envelope.actor_name)!r}"
+                f" and no route for {clip(envelope.message_type)!r}"
             )
-        raise UnknownMessageType(f"no route for message type {envelope.message_type!r}")
+        raise UnknownMessageType(f"no route for message type {clip(envelope.message_type)!r}")
 
     def __repr__(self) -> str:
         return f"<Router node={self.node!r} types={sorted(self._routes)}>"

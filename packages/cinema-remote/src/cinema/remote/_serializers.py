@@ -16,6 +16,7 @@ from cinema._plugins import PluginNotFound, PluginRegistry, load_plugins
 from cinema.abc import Serializer
 
 from ._errors import UnknownSerializer
+from ._peerlog import PEER_TEXT_LIMIT, clip
 from ._protobuf import ProtobufSerializer
 
 __all__ = ["PROTOBUF", "SerializerChoice", "Serializers", "wire_name"]
@@ -108,6 +109,8 @@ class Serializers:
         try:
             return self.plugins.serializer(name)
         except PluginNotFound as exc:
+            if len(name) > PEER_TEXT_LIMIT:  # a peer's string: do not echo it whole
+                raise UnknownSerializer(f"no serializer named {clip(name)!r}") from None
             raise UnknownSerializer(str(exc)) from None
 
     def for_class(self, cls: type, choice: SerializerChoice = None) -> Serializer:
