@@ -12,11 +12,18 @@ Each workload starts a server process (``python -m benchmarks.workloads.remote s
 
 The payload is an 8-byte protobuf ``Int64Value`` for Cinema and 16 bytes for raw (about the size
 of a Cinema request body), so that the comparison is about per-message overhead.
+
+Each runs on asyncio, asyncio+uvloop and trio (server and client on the same event loop); the
+raw baseline on trio uses trio's own streams. With ``CINEMA_BENCH_OTHER_SRC`` set to another
+checkout's ``packages`` directory (e.g. of ``main``), ``cinema_*_other[...]`` workloads run the
+same Cinema client and server from that code, in the same run: before/after ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import struct
 import subprocess
 import sys
@@ -41,14 +48,29 @@ RAW_PAYLOAD = b"x" * 16
 # -- server processes ------------------------------------------------------------------------
 
 
+#: Another checkout's ``packages`` directory, to measure its Cinema beside this one.
+OTHER_SRC_ENV = "CINEMA_BENCH_OTHER_SRC"
+BACKENDS = ("asyncio", "asyncio+uvloop", "trio")
+
+
+def _env(src: str | None) -> dict[str, str] | None:
+    if src is None:
+        return None
+    paths = [str(Path(src) / name / "src") for name in ("cinema-core", "cinema-remote")]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT)])
+    return env
+
+
 @contextmanager
-def server_process(kind: str) -> Iterator[tuple[str, int]]:
+def server_process(kind: str, backend: str, src: str | None = None) -> Iterator[tuple[str, int]]:
     """Start ``serve-<kind>`` in a subprocess; yield its (host, port); stop it afterwards."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.workloads.remote", f"serve-{kind}"],
+        [sys.executable, "-m", "benchmarks.workloads.remote", f"serve-{kind}", backend],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        env=_env(src),
     )
     try:
         assert proc.stdout is not None
@@ -78,6 +100,36 @@ async def _serve_raw() -> None:
         await server.serve_forever()
 
 
+def _take_frames(buffer: bytearray) -> int:
+    """How many bytes at the start of ``buffer`` are whole frames."""
+    end = 0
+    while len(buffer) - end >= 4:
+        size = 4 + HEADER.unpack_from(buffer, end)[0]
+        if len(buffer) - end < size:
+            break
+        end += size
+    return end
+
+
+async def _serve_raw_trio() -> None:
+    import trio
+
+    async def echo(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        with contextlib.suppress(trio.BrokenResourceError):
+            while data := await stream.receive_some(65536):
+                buffer += data
+                end = _take_frames(buffer)
+                if end:
+                    out = bytes(buffer[:end])
+                    del buffer[:end]
+                    await stream.send_all(out)
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    print(f"127.0.0.1:{listeners[0].socket.getsockname()[1]}", flush=True)
+    await trio.serve_listeners(echo, listeners)
+
+
 class Echo(Actor):
     """The server's actor: answers each request with the request."""
 
@@ -86,7 +138,7 @@ class Echo(Actor):
         return msg
 
 
-async def _serve_cinema() -> None:
+async def _serve_cinema() -> None:  # on any backend (anyio)
     from cinema import ActorSystem
     from cinema.remote import LocalNode, RemoteServer
 
@@ -100,11 +152,11 @@ async def _serve_cinema() -> None:
             await anyio.sleep_forever()
 
 
-# -- raw client ------------------------------------------------------------------------------
+# -- raw clients -----------------------------------------------------------------------------
 
 
-async def _raw(n: int, *, pipelined: bool) -> Metrics:
-    with server_process("raw") as (host, port):
+async def _raw(n: int, *, pipelined: bool, backend: str) -> Metrics:
+    with server_process("raw", backend) as (host, port):
         reader, writer = await asyncio.open_connection(host, port)
         frame = HEADER.pack(len(RAW_PAYLOAD)) + RAW_PAYLOAD
 
@@ -135,14 +187,67 @@ async def _raw(n: int, *, pipelined: bool) -> Metrics:
     return {"requests_per_s": rate}
 
 
-def _raw_run(n: int, *, pipelined: bool) -> Metrics:
-    return run_asyncio(partial(_raw, n, pipelined=pipelined), "asyncio")
+async def _raw_trio(n: int, *, pipelined: bool) -> Metrics:
+    import trio
+
+    with server_process("raw", "trio") as (host, port):
+        stream = await trio.open_tcp_stream(host, port)
+        frame = HEADER.pack(len(RAW_PAYLOAD)) + RAW_PAYLOAD
+        buffer = bytearray()
+
+        async def responses(count: int) -> None:
+            # Whole frames, ``count`` of them at most (a reply is exactly one frame here).
+            got = 0
+            while got < count:
+                end = _take_frames(buffer)
+                if end:
+                    got += end // len(frame)
+                    del buffer[:end]
+                    continue
+                buffer.extend(await stream.receive_some(65536))
+
+        async def sequential(k: int) -> float:
+            start = time.perf_counter()
+            for _ in range(k):
+                await stream.send_all(frame)
+                await responses(1)
+            return time.perf_counter() - start
+
+        async def window(k: int) -> float:
+            # 64 outstanding: send a frame for every reply that comes back.
+            start = time.perf_counter()
+            outstanding = min(IN_FLIGHT, k)
+            await stream.send_all(frame * outstanding)
+            sent, done = outstanding, 0
+            while done < k:
+                while not (end := _take_frames(buffer)):
+                    buffer.extend(await stream.receive_some(65536))
+                del buffer[:end]
+                replies = end // len(frame)
+                done += replies
+                more = min(replies, k - sent)
+                if more:
+                    sent += more
+                    await stream.send_all(frame * more)
+            return time.perf_counter() - start
+
+        rate = await fastest_rate_async(window if pipelined else sequential, n)
+        await stream.aclose()
+    return {"requests_per_s": rate}
+
+
+def _raw_run(n: int, *, pipelined: bool, backend: str) -> Metrics:
+    if backend == "trio":
+        import trio
+
+        return trio.run(partial(_raw_trio, n, pipelined=pipelined))
+    return run_asyncio(partial(_raw, n, pipelined=pipelined, backend=backend), backend)
 
 
 # -- cinema client ---------------------------------------------------------------------------
 
 
-async def _cinema(n: int, *, pipelined: bool) -> Metrics:
+async def _cinema(n: int, *, pipelined: bool, backend: str, src: str | None = None) -> Metrics:
     import anyio
 
     from cinema.remote import RemoteClient, TcpTransport, rpc
@@ -150,7 +255,7 @@ async def _cinema(n: int, *, pipelined: bool) -> Metrics:
     echo = rpc(Int64Value, Int64Value)
     message = Int64Value(value=42)
 
-    with server_process("cinema") as (host, port):
+    with server_process("cinema", backend, src) as (host, port):
         conn = await TcpTransport().connect(f"{host}:{port}")
         async with RemoteClient(conn) as client:
             remote = client.remote_addr(Echo, "bench", "echo")
@@ -180,66 +285,107 @@ async def _cinema(n: int, *, pipelined: bool) -> Metrics:
     return {"requests_per_s": rate}
 
 
-def _cinema_run(n: int, *, pipelined: bool) -> Metrics:
-    main: Callable[[], Awaitable[Metrics]] = partial(_cinema, n, pipelined=pipelined)
-    return run_anyio(main, "asyncio")
+def _cinema_run(n: int, *, pipelined: bool, backend: str, other: bool = False) -> Metrics:
+    if other:
+        # The other checkout's client, in a process of its own (this one imported ours).
+        src = os.environ[OTHER_SRC_ENV]
+        mode = "pipelined" if pipelined else "sequential"
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.workloads.remote", "client", backend, mode, str(n)],
+            cwd=ROOT,
+            env=_env(src),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=170,
+        )
+        return {"requests_per_s": float(out.stdout.split()[-1])}
+    main: Callable[[], Awaitable[Metrics]] = partial(
+        _cinema, n, pipelined=pipelined, backend=backend
+    )
+    return run_anyio(main, backend)
 
 
-WORKLOADS = [
-    Workload(
-        name="raw_sequential",
-        title="raw asyncio streams, 4-byte length prefix, echo: sequential round trips",
-        run=partial(_raw_run, pipelined=False),
-        size=20_000,
-        quick_size=3_000,
-        metrics=("requests_per_s",),
-        group="baseline",
-        backend="asyncio",
-    ),
-    Workload(
-        name="raw_pipelined",
-        title=f"raw asyncio streams, 4-byte length prefix, echo: {IN_FLIGHT} in flight",
-        run=partial(_raw_run, pipelined=True),
-        size=100_000,
-        quick_size=10_000,
-        metrics=("requests_per_s",),
-        group="baseline",
-        backend="asyncio",
-    ),
-    Workload(
-        name="cinema_sequential",
-        title="Cinema remote ask between two processes: sequential RemoteAddr.call",
-        run=partial(_cinema_run, pipelined=False),
-        size=20_000,
-        quick_size=3_000,
-        metrics=("requests_per_s",),
-        backend="asyncio",
-        requires=("cinema.remote",),
-        compare={"requests_per_s": "remote.raw_sequential:requests_per_s"},
-        targets={"requests_per_s": Target(">=", 0.7, relative=True)},
-    ),
-    Workload(
-        name="cinema_pipelined",
-        title=f"Cinema remote ask between two processes: {IN_FLIGHT} calls in flight",
-        run=partial(_cinema_run, pipelined=True),
-        size=50_000,
-        quick_size=5_000,
-        metrics=("requests_per_s",),
-        backend="asyncio",
-        requires=("cinema.remote",),
-        compare={"requests_per_s": "remote.raw_pipelined:requests_per_s"},
-        targets={"requests_per_s": Target(">=", 0.5, relative=True)},
-    ),
-]
+def _workloads() -> list[Workload]:
+    found: list[Workload] = []
+    other = os.environ.get(OTHER_SRC_ENV)
+    for backend in BACKENDS:
+        requires: tuple[str, ...] = (
+            ("uvloop",) if backend.endswith("uvloop") else ("trio",) if backend == "trio" else ()
+        )
+        raw_what = "trio streams" if backend == "trio" else f"{backend} streams"
+        for pipelined, kind, size, quick in (
+            (False, "sequential", 20_000, 3_000),
+            (True, "pipelined", 50_000, 5_000),
+        ):
+            how = f"{IN_FLIGHT} in flight" if pipelined else "sequential round trips"
+            raw_id = f"remote.raw_{kind}[{backend}]"
+            found.append(
+                Workload(
+                    name=f"raw_{kind}[{backend}]",
+                    title=f"raw {raw_what}, 4-byte length prefix, echo: {how}",
+                    run=partial(_raw_run, pipelined=pipelined, backend=backend),
+                    size=size * 2 if pipelined else size,
+                    quick_size=quick * 2 if pipelined else quick,
+                    metrics=("requests_per_s",),
+                    group="baseline",
+                    backend=backend,
+                    requires=requires,
+                )
+            )
+            target = 0.7 if pipelined else 0.8
+            # (main before issue 8 cannot run on uvloop at all: no "other" variant there.)
+            with_other = other is not None and backend != "asyncio+uvloop"
+            variants = [("", False)] + ([("_other", True)] if with_other else [])
+            note = {False: "", True: " (other checkout)"}
+            for suffix, is_other in variants:
+                found.append(
+                    Workload(
+                        name=f"cinema_{kind}{suffix}[{backend}]",
+                        title=f"Cinema remote ask between two processes{note[is_other]}: {how}",
+                        run=partial(
+                            _cinema_run, pipelined=pipelined, backend=backend, other=is_other
+                        ),
+                        size=size,
+                        quick_size=quick,
+                        metrics=("requests_per_s",),
+                        backend=backend,
+                        requires=("cinema.remote", *requires),
+                        compare={"requests_per_s": f"{raw_id}:requests_per_s"},
+                        targets={"requests_per_s": Target(">=", target, relative=True)}
+                        if backend == "asyncio" and not is_other
+                        else {},
+                    )
+                )
+    return found
+
+
+WORKLOADS = _workloads()
+
+
+def _client_main(backend: str, mode: str, n: int) -> None:
+    """Run one Cinema client measurement here and print its rate (for ``_other`` variants)."""
+    metrics = run_anyio(
+        partial(_cinema, n, pipelined=mode == "pipelined", backend=backend), backend
+    )
+    print(metrics["requests_per_s"], flush=True)
 
 
 if __name__ == "__main__":
-    import anyio
-
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    backend = sys.argv[2] if len(sys.argv) > 2 else "asyncio"
     if mode == "serve-raw":
-        asyncio.run(_serve_raw())
+        if backend == "trio":
+            import trio
+
+            trio.run(_serve_raw_trio)
+        else:
+            run_asyncio(_serve_raw, backend)
     elif mode == "serve-cinema":
-        anyio.run(_serve_cinema)
+        run_anyio(_serve_cinema, backend)
+    elif mode == "client":
+        _client_main(backend, sys.argv[3], int(sys.argv[4]))
     else:
-        raise SystemExit("usage: python -m benchmarks.workloads.remote serve-raw|serve-cinema")
+        raise SystemExit(
+            "usage: python -m benchmarks.workloads.remote serve-raw|serve-cinema|client [backend]"
+        )

@@ -497,3 +497,66 @@ async def test_one_source_address_cannot_take_every_slot(
         await wait_until(lambda: server.connection_count == 0)
         async with raw(server, "127.0.0.2") as again:
             await hello(again)
+
+
+async def test_a_large_request_right_after_auth_is_served() -> None:
+    """The client sends its first request with no wait after Auth: the handshake limit must
+    not apply to it, even when both arrive in one read."""
+    async with calc_server(secret="s3cret") as (server, _calc, _addr):
+        for size in (100_000, 3 * 1024 * 1024):
+            async with connect(server, secret="s3cret") as client:
+                remote = client.remote_addr(Calculator, "calc-server", "second")
+                assert len((await remote.call(ECHO, Echo(blob=b"b" * size))).blob) == size
+
+
+async def test_a_raw_peer_may_pipeline_its_first_requests_behind_hello() -> None:
+    async with calc_server() as (server, _calc, _addr), raw(server) as stream:
+        hello_frame = pb.Frame(hello=pb.Hello(protocol_version=1)).SerializeToString()
+        big = request("remote_test.Echo", Echo(blob=b"p" * 50_000).SerializeToString())
+        body = big.SerializeToString()
+        await stream.send(
+            struct.pack(">I", len(hello_frame)) + hello_frame + struct.pack(">I", len(body)) + body
+        )
+        welcome = await receive(stream)
+        assert welcome is not None
+        assert welcome.HasField("welcome")
+        reply = await receive(stream)
+        assert reply is not None
+        assert len(Echo.FromString(reply.envelope.payload).blob) == 50_000
+
+
+async def test_an_oversized_frame_behind_a_good_one_closes_the_connection() -> None:
+    async with calc_server(max_frame_size=4096) as (server, _calc, _addr):
+        async with raw(server) as stream:
+            await hello(stream)
+            good = request("remote_test.Add", Add(n=5).SerializeToString()).SerializeToString()
+            await stream.send(struct.pack(">I", len(good)) + good + struct.pack(">I", 2**31))
+            # The good request may be answered before the Close, or dropped with the peer.
+            frame = await receive(stream)
+            assert frame is not None
+            if frame.HasField("envelope"):
+                assert AddResult.FromString(frame.envelope.payload).value == 5
+                frame = await receive(stream)
+                assert frame is not None
+            assert frame.close.error.kind == pb.ERROR_KIND_PROTOCOL_ERROR
+            assert "exceeds the limit of 4096" in frame.close.error.message
+            assert await receive(stream) is None
+        await still_serving(server)
+
+
+@pytest.mark.parametrize("field", ["target_node", "actor_name", "message_type", "serializer"])
+async def test_each_peer_string_is_quoted_clipped_in_its_error_reply(field: str) -> None:
+    async with calc_server() as (server, _calc, _addr), raw(server) as stream:
+        await hello(stream)
+        frame = request("remote_test.Add", Add(n=1).SerializeToString())
+        setattr(frame.envelope, field, "\n" + "s" * 30_000)
+        if field == "actor_name":
+            frame.envelope.message_type = "remote_test.Unrouted"  # known, but not routed
+        await send(stream, frame)
+        reply = await receive(stream)
+        assert reply is not None
+        error = reply.envelope.error
+        assert error.kind != pb.ERROR_KIND_NONE
+        assert "s" * 199 + "...(29801 more)" in error.message  # the newline is escaped: 2 chars
+        assert "\n" not in error.message
+        assert len(error.message) < 400

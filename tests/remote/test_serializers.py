@@ -31,7 +31,7 @@ from cinema.remote import (
     UnknownSerializer,
     rpc,
 )
-from cinema.remote._serializers import decode
+from cinema.remote._codec import decode_payload
 from cinema.remote.proto import wire_pb2 as pb
 from tests.remote.protos.remote_test_pb2 import Add, AddResult
 
@@ -270,4 +270,4 @@ async def test_undecodable_payload_and_unhandled_type() -> None:
         assert not client.is_closed
         assert conn is client._conn
     with pytest.raises(PayloadDecodeError):
-        decode(JsonDataclasses(), b"[", Deposit)
+        decode_payload(JsonDataclasses(), b"[", Deposit)

@@ -37,7 +37,7 @@ _READ_HIGH_WATER: Final = 1024 * 1024
 _READ_LOW_WATER: Final = 256 * 1024
 _TLS_HANDSHAKE_TIMEOUT: Final = 10.0
 # How long aclose() lets the transport flush what is buffered before dropping it.
-_CLOSE_GRACE: Final = 0.25
+_CLOSE_GRACE: Final = 1.0
 # Frames sent in a row are written together, this many at most per write.
 _BATCH_FRAMES: Final = 4
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 from collections.abc import Callable
 from types import TracebackType
@@ -18,6 +17,7 @@ from cinema._plugins import PluginRegistry
 from cinema.abc import Connection, Serializer
 
 from ._asyncio_streams import AsyncioStreamConnection
+from ._codec import decode_payload, encode_payload, payload_type_name
 from ._errors import (
     AuthenticationError,
     ConnectionLost,
@@ -26,9 +26,10 @@ from ._errors import (
     ProtocolError,
 )
 from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
-from ._protobuf import find_message_class, type_name_of
+from ._peerlog import ConnectionLog
+from ._protobuf import find_message_class
 from ._rpc import Req, Resp, Rpc
-from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode
+from ._serializers import PROTOBUF, SerializerChoice, Serializers
 from ._wire import (
     NONCE_SIZE,
     PROTOCOL_VERSION,
@@ -42,7 +43,6 @@ from .proto import wire_pb2 as pb
 
 __all__ = ["RemoteAddr", "RemoteClient"]
 
-log = logging.getLogger("cinema.remote")
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 
@@ -121,6 +121,8 @@ class RemoteClient:
     ) -> None:
         self._serializers = Serializers(plugins, serializer)
         self._conn = conn
+        # What the server sends reaches the log rate-limited (a hostile one could flood it).
+        self._log = ConnectionLog(conn.remote_address)
         self._max_frame_size = max_frame_size
         if isinstance(conn, StreamConnection | AsyncioStreamConnection):
             conn.max_frame_size = max_frame_size
@@ -357,15 +359,15 @@ class RemoteClient:
             self._fail_closed(frame.close)
             return
         else:
-            log.warning("ignoring unexpected %s frame from %s", body, self._conn.remote_address)
+            self._log.warning("ignoring an unexpected %s frame", body)
             return
         if kind != pb.ENVELOPE_KIND_REPLY:
-            log.warning("ignoring a request from server %s", self._conn.remote_address)
+            self._log.warning("ignoring a request from the server")
             return
         pending = self._pending.get(cid)
         if pending is None:
             # The caller gave up (timeout, cancellation) before the reply came.
-            log.debug("dropping late reply %d from %s", cid, self._conn.remote_address)
+            self._log.debug("dropping late reply %d", cid)
             return
         pending.reply = frame
         pending.set_wake()
@@ -381,12 +383,12 @@ class RemoteClient:
         """Dispatch every reply already buffered whole, without awaiting."""
         nowait = self._nowait
         while self._error is None:
-            data = nowait()
-            if data is None:
-                return
             try:
+                data = nowait()
+                if data is None:
+                    return
                 frame = parse_frame(data)
-            except ProtocolError as exc:
+            except ProtocolError as exc:  # FrameTooLarge included
                 self._fail(ConnectionLost(f"connection to {self._conn.remote_address}: {exc}"))
                 return
             self._dispatch(frame)
@@ -474,9 +476,7 @@ class RemoteClient:
             target_node=node,
             actor_name=actor,
             message_type=type_name,
-            payload=message.SerializeToString()
-            if serializer is PROTOBUF and isinstance(message, ProtoMessage)
-            else serializer.encode(message),
+            payload=encode_payload(serializer, message),
             serializer=wire,
         )
         if limit is None:
@@ -506,7 +506,7 @@ class RemoteClient:
             target_node=node,
             actor_name=actor,
             message_type=type_name,
-            payload=serializer.encode(message),
+            payload=encode_payload(serializer, message),
             serializer=wire,
         )
 
@@ -629,10 +629,10 @@ class RemoteAddr(Generic[A_co]):
             self.node, self.actor_name, message, limit, self._serializer
         )
         response = rpc.response
-        if serializer is PROTOBUF and issubclass(response, ProtoMessage):
-            expected = type_name_of(response)  # cached: this runs for every call
-        elif serializer.handles(response):
-            expected = serializer.type_name(response)
+        if (serializer is PROTOBUF and issubclass(response, ProtoMessage)) or serializer.handles(
+            response
+        ):
+            expected = payload_type_name(serializer, response)  # cached for protobuf
         else:
             expected = f"{response.__qualname__} ({serializer.name} does not handle it)"
         if reply.message_type != expected:
@@ -640,12 +640,10 @@ class RemoteAddr(Generic[A_co]):
                 f"expected a {expected} reply, got {reply.message_type or 'no value'!r}"
             )
         try:
-            return serializer.decode(reply.payload, response)
-        except (ValueError, TypeError) as exc:
+            return decode_payload(serializer, reply.payload, response)
+        except PayloadDecodeError as exc:
             # The server sent something that does not parse: a protocol fault on its side.
-            raise ProtocolError(
-                f"{serializer.name} cannot decode the reply as {response.__qualname__}: {exc}"
-            ) from exc
+            raise ProtocolError(f"cannot decode the reply: {exc}") from exc
 
     async def do_send(self, message: object) -> None:
         """Send a one-way message; return once it is written (no reply, no remote errors).
@@ -677,7 +675,7 @@ class RemoteAddr(Generic[A_co]):
 
 def _decode_reply(serializer: Serializer, reply: pb.Envelope, cls: type[Resp]) -> Resp:
     try:
-        return decode(serializer, reply.payload, cls)
+        return decode_payload(serializer, reply.payload, cls)
     except PayloadDecodeError as exc:
         # The server sent something that does not parse: a protocol fault on its side.
         raise ProtocolError(str(exc)) from exc

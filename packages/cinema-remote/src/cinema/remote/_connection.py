@@ -465,7 +465,7 @@ class ServerConnection:
     def _release(self, handoff: _Handoff) -> None:
         """The reader waits: hand the requests it has not reached yet and the reading role to
         other tasks."""
-        if handoff.cancelled:
+        if handoff.cancelled or self._done:
             return
         handoff.released = True
         batch, idle = handoff.batch, self._idle
@@ -483,6 +483,9 @@ class ServerConnection:
         try:
             data = self._nowait()
         except _GONE:
+            return None
+        except FrameTooLarge as exc:
+            self._finish(Closing(pb.ERROR_KIND_PROTOCOL_ERROR, str(exc)))
             return None
         if data is None:
             return None

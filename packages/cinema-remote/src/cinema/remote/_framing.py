@@ -87,7 +87,9 @@ class FrameDecoder:
             return None
         frame = bytes(buffer[4:end])
         del buffer[:end]
-        self._check_header()
+        # The next frame's prefix is checked when that frame is asked for (here) or when more
+        # bytes come (feed), not now: this frame is delivered whatever follows it, and the
+        # limit may change in between (the handshake's is lower than the connection's).
         return frame
 
     def has_frame(self) -> bool:

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Self, final
 
-from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 
 from cinema._addr import Addr
@@ -16,15 +15,16 @@ from cinema._errors import ActorFailed, ActorStopped, UnhandledMessage
 from cinema._plugins import PluginRegistry
 from cinema.abc import Serializer
 
+from ._codec import decode_payload, encode_payload, payload_type_name
 from ._errors import (
-    PayloadDecodeError,
     RemoteHandlerError,
     UnknownActor,
     UnknownMessageType,
     UnknownSerializer,
 )
-from ._protobuf import find_message_class, type_name_of
-from ._serializers import PROTOBUF, SerializerChoice, Serializers, decode, wire_name
+from ._peerlog import clip
+from ._protobuf import find_message_class
+from ._serializers import PROTOBUF, SerializerChoice, Serializers, wire_name
 from .proto import wire_pb2 as pb
 
 __all__ = ["ActorHandler", "LocalNode", "MessageRouter", "RemoteHandler", "Router"]
@@ -64,8 +64,8 @@ def encode_reply(
     cls = type(reply)
     if isinstance(reply, ProtoMessage) and (serializer is PROTOBUF or not serializer.handles(cls)):
         # The common case, without the generic lookups (this runs for every reply).
-        envelope.message_type = type_name_of(cls)
-        envelope.payload = reply.SerializeToString()
+        envelope.message_type = payload_type_name(PROTOBUF, cls)
+        envelope.payload = encode_payload(PROTOBUF, reply)
         return envelope
     if not serializer.handles(cls):
         try:
@@ -73,11 +73,11 @@ def encode_reply(
         except UnknownSerializer as exc:
             raise RemoteHandlerError(
                 "TypeError",
-                f"the handler for {request.message_type} returned a {cls.__qualname__},"
+                f"the handler for {clip(request.message_type)} returned a {cls.__qualname__},"
                 f" which no serializer handles (not a protobuf message): {exc}",
             ) from exc
-    envelope.message_type = serializer.type_name(cls)
-    envelope.payload = serializer.encode(reply)
+    envelope.message_type = payload_type_name(serializer, cls)
+    envelope.payload = encode_payload(serializer, reply)
     envelope.serializer = wire_name(serializer)
     return envelope
 
@@ -193,21 +193,15 @@ class ActorHandler(RemoteHandler):
         serializers = self.node.serializers
         protobuf = self._protobuf
         if protobuf is not None and not envelope.serializer:
-            try:
-                request = protobuf.FromString(envelope.payload)
-            except DecodeError as exc:
-                raise PayloadDecodeError(
-                    f"protobuf cannot decode {len(envelope.payload)} bytes as"
-                    f" {protobuf.__qualname__}: {exc}"
-                ) from exc
+            request = decode_payload(PROTOBUF, envelope.payload, protobuf)
             return await deliver(self.addr, request, envelope, PROTOBUF, serializers)
         serializer = serializers.named(envelope.serializer)
         cls = self.message_type
         if serializer is not self.serializer and not serializer.handles(cls):
             raise UnknownMessageType(
-                f"serializer {serializer.name!r} does not handle {envelope.message_type}"
+                f"serializer {serializer.name!r} does not handle {clip(envelope.message_type)}"
             )
-        message: object = decode(serializer, envelope.payload, cls)
+        message: object = decode_payload(serializer, envelope.payload, cls)
         return await deliver(self.addr, message, envelope, serializer, serializers)
 
     def __repr__(self) -> str:
@@ -236,10 +230,10 @@ class Router(RemoteHandler):
         if cls is None and serializer is PROTOBUF:
             cls = find_message_class(type_name)
         if cls is None:
-            raise UnknownMessageType(f"unknown message type {type_name!r}")
+            raise UnknownMessageType(f"unknown message type {clip(type_name)!r}")
         if not serializer.handles(cls):
             raise UnknownMessageType(
-                f"serializer {serializer.name!r} does not handle {type_name!r}"
+                f"serializer {serializer.name!r} does not handle {clip(type_name)!r}"
             )
         return cls
 
@@ -247,7 +241,7 @@ class Router(RemoteHandler):
         node = self.node
         if node is not None and envelope.target_node and envelope.target_node != node.name:
             raise UnknownActor(
-                f"node {envelope.target_node!r} is not served here (this is {node.name!r})"
+                f"node {clip(envelope.target_node)!r} is not served here (this is {node.name!r})"
             )
         if node is not None and envelope.actor_name:
             addr = node._exposed.get(envelope.actor_name)
@@ -255,7 +249,7 @@ class Router(RemoteHandler):
                 serializers = self._serializers
                 serializer = serializers.named(envelope.serializer)
                 cls = self._resolve_type(envelope.message_type, serializer)
-                message: object = decode(serializer, envelope.payload, cls)
+                message: object = decode_payload(serializer, envelope.payload, cls)
                 return await deliver(addr, message, envelope, serializer, serializers)
         route = self._routes.get(envelope.message_type)
         if route is not None:
@@ -265,9 +259,10 @@ class Router(RemoteHandler):
         self._resolve_type(envelope.message_type, self._serializers.named(envelope.serializer))
         if envelope.actor_name:
             raise UnknownActor(
-                f"no actor named {envelope.actor_name!r} and no route for {envelope.message_type!r}"
+                f"no actor named {clip(envelope.actor_name)!r}"
+                f" and no route for {clip(envelope.message_type)!r}"
             )
-        raise UnknownMessageType(f"no route for message type {envelope.message_type!r}")
+        raise UnknownMessageType(f"no route for message type {clip(envelope.message_type)!r}")
 
     def __repr__(self) -> str:
         return f"<Router node={self.node!r} types={sorted(self._routes)}>"

@@ -8,19 +8,19 @@ the plugin registry: a third-party distribution adds one through an entry point 
 
 from __future__ import annotations
 
-from typing import Final, TypeVar, final
+from typing import Final, final
 
 from google.protobuf.message import Message as ProtoMessage
 
 from cinema._plugins import PluginNotFound, PluginRegistry, load_plugins
 from cinema.abc import Serializer
 
-from ._errors import PayloadDecodeError, UnknownSerializer
+from ._errors import UnknownSerializer
+from ._peerlog import PEER_TEXT_LIMIT, clip
 from ._protobuf import ProtobufSerializer
 
 __all__ = ["PROTOBUF", "SerializerChoice", "Serializers", "wire_name"]
 
-T = TypeVar("T")
 
 #: The built-in protobuf serializer (the same one the plugin hook provides).
 PROTOBUF: Final = ProtobufSerializer()
@@ -109,6 +109,8 @@ class Serializers:
         try:
             return self.plugins.serializer(name)
         except PluginNotFound as exc:
+            if len(name) > PEER_TEXT_LIMIT:  # a peer's string: do not echo it whole
+                raise UnknownSerializer(f"no serializer named {clip(name)!r}") from None
             raise UnknownSerializer(str(exc)) from None
 
     def for_class(self, cls: type, choice: SerializerChoice = None) -> Serializer:
@@ -142,17 +144,3 @@ class Serializers:
                 )
         self._by_class[cls] = found
         return found
-
-
-def decode(serializer: Serializer, data: bytes, cls: type[T]) -> T:
-    """Decode a payload, as a :class:`PayloadDecodeError` when it does not parse.
-
-    :raises PayloadDecodeError: ``data`` is not a valid encoding of ``cls``, or the serializer
-        cannot decode ``cls`` at all.
-    """
-    try:
-        return serializer.decode(data, cls)
-    except (ValueError, TypeError) as exc:
-        raise PayloadDecodeError(
-            f"{serializer.name} cannot decode {len(data)} bytes as {cls.__qualname__}: {exc}"
-        ) from exc
