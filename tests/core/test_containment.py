@@ -337,3 +337,23 @@ async def test_keyboard_interrupt_from_send_reaches_the_caller(
     with pytest.raises(exc_type):
         await program()
     assert actor.stopped_ran.is_set()
+
+
+def test_lowlevel_is_the_public_home_of_the_primitives_extenders_use() -> None:
+    import cinema._backend
+    import cinema.lowlevel
+
+    for name in cinema.lowlevel.__all__:
+        assert getattr(cinema.lowlevel, name) is getattr(cinema._backend, name)
+    assert cinema.lowlevel.Backend.__module__ == "cinema.lowlevel"
+
+
+async def test_lowlevel_backend_futures_work_on_both_backends(anyio_backend: str) -> None:
+    from cinema.lowlevel import Backend, current_backend
+
+    backend = Backend()
+    assert backend.name == current_backend() == anyio_backend
+    fut = backend.new_future()
+    fut.set_result(42)
+    assert fut.done()
+    assert await fut == 42

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from _thread import get_ident as _get_ident
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 
 import anyio
@@ -14,32 +13,13 @@ from ._actor import Actor
 from ._errors import ActorStopped, CinemaError, Deadlock, MailboxFull, ReplyError
 from ._handler import AsyncHandler, unhandled
 from ._message import CLOSED_REASON, FULL_REASON, STOPPED_REASON, Message
+from ._states import RUNNING, STOPPING, Ask, current_actor
 
 if TYPE_CHECKING:
     from ._context import Context
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 R = TypeVar("R")
-
-# The actor whose async step the current task runs (None outside such tasks).
-current_actor: ContextVar[Context[Any] | None] = ContextVar("cinema_current_actor", default=None)
-
-# Context states; an actor is alive while its state is below STOPPING.
-STARTING = 0
-RUNNING = 1
-RESTARTING = 2
-STOPPING = 3
-STOPPED = 4
-
-
-class Ask:
-    """A queued ``send``: the message and the future its sender awaits."""
-
-    __slots__ = ("fut", "msg")
-
-    def __init__(self, msg: object, fut: Any) -> None:
-        self.msg = msg
-        self.fut = fut
 
 
 @final

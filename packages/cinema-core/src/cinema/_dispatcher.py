@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
-from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
 from ._backend import Backend, Future, cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
 from ._errors import ActorFailed, ActorStopped, ReplyError
 from ._handler import AsyncHandler, Parked, class_info, unhandled
 from ._message import DROPPED, NO_HANDLER, STOPPED_REASON, Terminated
+from ._states import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
 from ._supervision import DO_ESCALATE, DO_GIVE_UP, DO_RESTART, decide
 
 if TYPE_CHECKING:

@@ -12,12 +12,14 @@ import anyio
 import anyio.abc
 
 from ._actor import Actor
-from ._addr import RUNNING, STOPPED, STOPPING, Addr
+from ._addr import Addr
+from ._backend import close_task_group
 from ._context import Context
 from ._dispatcher import Dispatcher, safe_repr
 from ._errors import ActorStopped, CinemaError, NameTaken
 from ._handler import _infos, class_info, unhandled
 from ._message import DeadLetter, Terminated
+from ._states import RUNNING, STOPPED, STOPPING
 from ._supervision import SupervisorStrategy, seconds
 
 if TYPE_CHECKING:
@@ -104,17 +106,10 @@ class ActorSystem:
             tg.cancel_scope.cancel()
         fatal = self._fatal_exc
         if fatal is not None and exc is not fatal:
-            if hurry:
-                await tg.__aexit__(exc_type, exc, tb)
-            else:
-                await tg.__aexit__(None, None, None)
+            await close_task_group(tg, exc_type, exc, tb)
             raise fatal
-        if exc is None or hurry:
-            return await tg.__aexit__(exc_type, exc, tb)
-        # An exception from the block itself propagates as it is, not wrapped in the task
-        # group's ExceptionGroup: the runtime's own tasks were cancelled above.
-        await tg.__aexit__(None, None, None)
-        return None
+        # The runtime's own tasks were cancelled above.
+        return await close_task_group(tg, exc_type, exc, tb)
 
     async def _shutdown(self, hurry: bool) -> None:
         self._state = "closing"
