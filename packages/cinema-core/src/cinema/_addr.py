@@ -98,7 +98,7 @@ class Addr(Generic[A_co]):
             _from_thread(ctx, self._deliver_from_thread, msg)
             return
         if ctx._state >= STOPPING:
-            ctx._system._dead_letter(msg, ctx, STOPPED_REASON)
+            ctx._dispatcher.registry.dead_letter(msg, ctx, STOPPED_REASON)
             return
         mailbox = ctx._mailbox
         if mailbox is None:
@@ -120,7 +120,7 @@ class Addr(Generic[A_co]):
             self.do_send(msg)
         except MailboxFull:
             ctx = self._ctx
-            ctx._system._dead_letter(msg, ctx, FULL_REASON)
+            ctx._dispatcher.registry.dead_letter(msg, ctx, FULL_REASON)
 
     @overload
     def send_from_thread(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
@@ -284,7 +284,7 @@ def _from_thread(ctx: Context[Any], func: Callable[..., object], *args: object) 
         ctx._dispatcher.call_soon_threadsafe(func, *args)
     except RuntimeError:  # the event loop is gone (trio's RunFinishedError is one too)
         if args:
-            ctx._system._dead_letter(args[0], ctx, CLOSED_REASON)
+            ctx._dispatcher.registry.dead_letter(args[0], ctx, CLOSED_REASON)
 
 
 def _name(ctx: Context[Any]) -> str:
