@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from _thread import get_ident
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, final, overload
@@ -183,6 +184,11 @@ class ActorSystem:
     ) -> Addr[A]:
         if self._state != "running":
             self._check_running()
+        if get_ident() != self._dispatcher.thread:
+            raise CinemaError(
+                "spawn from another thread than the system's event loop: use "
+                "anyio.from_thread.run_sync(system.spawn, actor) (with the loop's token)"
+            )
         try:
             info = _infos[type(actor)]
         except KeyError:
