@@ -137,6 +137,8 @@ class Context(Generic[A]):
         self._mailbox = mailbox
         if self._capacity is None and self._state < STOPPING:
             self._open = self._dispatcher.thread
+        else:
+            self._open = 0
         return mailbox
 
     def _set_stopping(self) -> None:
