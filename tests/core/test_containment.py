@@ -359,3 +359,38 @@ async def test_lowlevel_backend_futures_work_on_both_backends(anyio_backend: str
     fut.set_result(42)
     assert fut.done()
     assert await fut == 42
+
+
+class AsyncStream(Actor, StreamHandler[int]):
+    """Async ``handle`` and ``finished`` raising what is not an Exception."""
+
+    def __init__(self, make: Callable[[], BaseException], in_finished: bool) -> None:
+        self.make = make
+        self.in_finished = in_finished
+
+    async def source(self) -> AsyncIterator[int]:
+        yield 1
+
+    def started(self, ctx: Context[Self]) -> None:
+        ctx.add_stream(self.source())
+
+    async def handle(self, item: int, ctx: Context[Self]) -> None:
+        if not self.in_finished:
+            raise self.make()
+
+    async def finished(self, ctx: Context[Self]) -> None:
+        raise self.make()
+
+
+@pytest.mark.parametrize("make", STRAYS)
+@pytest.mark.parametrize("in_finished", [False, True])
+async def test_async_stream_hooks_raising_base_exceptions_fail_the_actor(
+    make: Callable[[], BaseException], in_finished: bool, wait_stopped: WaitStopped
+) -> None:
+    after_block = False
+    async with ActorSystem() as system:
+        addr = system.spawn(AsyncStream(make, in_finished))
+        await wait_stopped(system, addr)
+        assert await system.spawn(Async()).send(Ping()) == 1
+    after_block = True
+    assert after_block
