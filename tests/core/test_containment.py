@@ -337,3 +337,60 @@ async def test_keyboard_interrupt_from_send_reaches_the_caller(
     with pytest.raises(exc_type):
         await program()
     assert actor.stopped_ran.is_set()
+
+
+def test_lowlevel_is_the_public_home_of_the_primitives_extenders_use() -> None:
+    import cinema._backend
+    import cinema._errors
+    import cinema.lowlevel
+
+    for name in cinema.lowlevel.__all__:
+        home = cinema._errors if "reply_error" in name else cinema._backend
+        assert getattr(cinema.lowlevel, name) is getattr(home, name)
+    assert cinema.lowlevel.Backend.__module__ == "cinema.lowlevel"
+
+
+async def test_lowlevel_backend_futures_work_on_both_backends(anyio_backend: str) -> None:
+    from cinema.lowlevel import Backend, current_backend
+
+    backend = Backend()
+    assert backend.name == current_backend() == anyio_backend
+    fut = backend.new_future()
+    fut.set_result(42)
+    assert fut.done()
+    assert await fut == 42
+
+
+class AsyncStream(Actor, StreamHandler[int]):
+    """Async ``handle`` and ``finished`` raising what is not an Exception."""
+
+    def __init__(self, make: Callable[[], BaseException], in_finished: bool) -> None:
+        self.make = make
+        self.in_finished = in_finished
+
+    async def source(self) -> AsyncIterator[int]:
+        yield 1
+
+    def started(self, ctx: Context[Self]) -> None:
+        ctx.add_stream(self.source())
+
+    async def handle(self, item: int, ctx: Context[Self]) -> None:
+        if not self.in_finished:
+            raise self.make()
+
+    async def finished(self, ctx: Context[Self]) -> None:
+        raise self.make()
+
+
+@pytest.mark.parametrize("make", STRAYS)
+@pytest.mark.parametrize("in_finished", [False, True])
+async def test_async_stream_hooks_raising_base_exceptions_fail_the_actor(
+    make: Callable[[], BaseException], in_finished: bool, wait_stopped: WaitStopped
+) -> None:
+    after_block = False
+    async with ActorSystem() as system:
+        addr = system.spawn(AsyncStream(make, in_finished))
+        await wait_stopped(system, addr)
+        assert await system.spawn(Async()).send(Ping()) == 1
+    after_block = True
+    assert after_block

@@ -138,6 +138,17 @@ async def test_a_reply_error_for_a_do_send_is_logged_not_a_failure(
     assert not [r for r in caplog.records if r.name == "cinema.crash"]
 
 
+def test_a_reply_error_travels_as_its_name_and_message() -> None:
+    from cinema.lowlevel import rebuild_reply_error, reply_error_name
+
+    name = reply_error_name(NotFound("b"))
+    assert name.endswith(".NotFound")
+    rebuilt = rebuild_reply_error(name, "no item 'b'")
+    assert type(rebuilt) is NotFound
+    assert str(rebuilt) == "no item 'b'"
+    assert rebuild_reply_error("elsewhere.Unknown", "x") is None
+
+
 def test_a_reply_error_is_a_cinema_error() -> None:
     assert issubclass(ReplyError, CinemaError)
     assert not issubclass(ActorFailed, ReplyError)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Self
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 import pytest
 
@@ -16,6 +17,7 @@ from cinema import (
     ActorFailed,
     ActorStopped,
     ActorSystem,
+    Addr,
     CinemaError,
     Context,
     Message,
@@ -160,3 +162,15 @@ async def test_stop_and_do_send_from_another_thread(anyio_backend: str) -> None:
         while system.dead_letters == before:
             await anyio.lowlevel.checkpoint()
         assert counter.notes == [7]
+
+
+async def test_spawn_from_another_thread_is_refused() -> None:
+    async with ActorSystem() as system:
+        with pytest.raises(CinemaError, match="another thread"):
+            await anyio.to_thread.run_sync(system.spawn, Counter())
+
+        def spawn_through_the_loop() -> Addr[Counter]:
+            return anyio.from_thread.run_sync(system.spawn, Counter())
+
+        addr = await anyio.to_thread.run_sync(spawn_through_the_loop)
+        assert await addr.send(Add(2)) == 2

@@ -27,7 +27,7 @@ def test_cases_expect_errors_from_the_plugin(mypy: Mypy) -> None:
     # The cases must exercise the plugin: at least one expected error per checked method.
     expected = [text for case in CASES for _, _, text in mypy.expected(case)]
     assert all(text.endswith("[cinema-unhandled]") for text in expected)
-    for needle in (".do_send(", ".send(", "run_later", "run_interval", "watch("):
+    for needle in (".do_send(", ".send(", "run_later", "run_interval", "watch(", "add_stream("):
         lines = [
             line
             for case in CASES

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from _thread import get_ident as _get_ident
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 
 import anyio
@@ -14,32 +13,13 @@ from ._actor import Actor
 from ._errors import ActorStopped, CinemaError, Deadlock, MailboxFull, ReplyError
 from ._handler import AsyncHandler, unhandled
 from ._message import CLOSED_REASON, FULL_REASON, STOPPED_REASON, Message
+from ._states import RUNNING, STOPPING, Ask, current_actor
 
 if TYPE_CHECKING:
     from ._context import Context
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 R = TypeVar("R")
-
-# The actor whose async step the current task runs (None outside such tasks).
-current_actor: ContextVar[Context[Any] | None] = ContextVar("cinema_current_actor", default=None)
-
-# Context states; an actor is alive while its state is below STOPPING.
-STARTING = 0
-RUNNING = 1
-RESTARTING = 2
-STOPPING = 3
-STOPPED = 4
-
-
-class Ask:
-    """A queued ``send``: the message and the future its sender awaits."""
-
-    __slots__ = ("fut", "msg")
-
-    def __init__(self, msg: object, fut: Any) -> None:
-        self.msg = msg
-        self.fut = fut
 
 
 @final
@@ -118,7 +98,7 @@ class Addr(Generic[A_co]):
             _from_thread(ctx, self._deliver_from_thread, msg)
             return
         if ctx._state >= STOPPING:
-            ctx._system._dead_letter(msg, ctx, STOPPED_REASON)
+            ctx._dispatcher.registry.dead_letter(msg, ctx, STOPPED_REASON)
             return
         mailbox = ctx._mailbox
         if mailbox is None:
@@ -140,7 +120,7 @@ class Addr(Generic[A_co]):
             self.do_send(msg)
         except MailboxFull:
             ctx = self._ctx
-            ctx._system._dead_letter(msg, ctx, FULL_REASON)
+            ctx._dispatcher.registry.dead_letter(msg, ctx, FULL_REASON)
 
     @overload
     def send_from_thread(self, msg: Message[R], *, timeout: float | None = None) -> R: ...
@@ -304,7 +284,7 @@ def _from_thread(ctx: Context[Any], func: Callable[..., object], *args: object) 
         ctx._dispatcher.call_soon_threadsafe(func, *args)
     except RuntimeError:  # the event loop is gone (trio's RunFinishedError is one too)
         if args:
-            ctx._system._dead_letter(args[0], ctx, CLOSED_REASON)
+            ctx._dispatcher.registry.dead_letter(args[0], ctx, CLOSED_REASON)
 
 
 def _name(ctx: Context[Any]) -> str:

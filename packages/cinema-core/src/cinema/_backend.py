@@ -11,9 +11,11 @@ import asyncio
 import math
 import sys
 from collections.abc import Awaitable, Callable, Generator
+from types import TracebackType
 from typing import Any, Protocol
 
 import anyio
+import anyio.abc
 
 
 class Future(Protocol):
@@ -96,6 +98,26 @@ class TrioFuture:
         if self._exc is not None:
             raise self._exc
         return self._result
+
+
+async def close_task_group(
+    tg: anyio.abc.TaskGroup,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> bool | None:
+    """Leave a task group entered by hand, from an ``__aexit__``, once its tasks are cancelled.
+
+    With no exception, or a cancellation, the group's own ``__aexit__`` gets the exception (and
+    may absorb a cancellation of its own scope). Any other exception from the ``async with``
+    block propagates as it is, not wrapped in the group's ``ExceptionGroup``.
+
+    :return: what ``__aexit__`` should return
+    """
+    if exc is None or isinstance(exc, anyio.get_cancelled_exc_class()):
+        return await tg.__aexit__(exc_type, exc, tb)
+    await tg.__aexit__(None, None, None)
+    return None
 
 
 def cancelled_from_outside() -> bool:

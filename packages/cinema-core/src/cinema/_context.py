@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from ._actor import Actor
-from ._addr import STARTING, STOPPED, STOPPING, Addr
+from ._addr import Addr
 from ._errors import ActorStopped, HandlerDefinitionError
 from ._handler import ClassInfo, unhandled
 from ._message import Terminated
+from ._states import STARTING, STOPPED, STOPPING
 from ._supervision import RESTART_GROUPS, RestartGroup, RestartRecord, SupervisorStrategy, seconds
 
 if TYPE_CHECKING:
@@ -136,6 +137,8 @@ class Context(Generic[A]):
         self._mailbox = mailbox
         if self._capacity is None and self._state < STOPPING:
             self._open = self._dispatcher.thread
+        else:
+            self._open = 0
         return mailbox
 
     def _set_stopping(self) -> None:

@@ -18,19 +18,20 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
-from ._addr import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
 from ._backend import Backend, Future, cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem, Sys, Tick
 from ._errors import ActorFailed, ActorStopped, ReplyError
 from ._handler import AsyncHandler, Parked, class_info, unhandled
 from ._message import DROPPED, NO_HANDLER, STOPPED_REASON, Terminated
+from ._registry import safe_repr
+from ._states import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, Ask, current_actor
 from ._supervision import DO_ESCALATE, DO_GIVE_UP, DO_RESTART, decide
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from ._context import Context
-    from ._system import ActorSystem
+    from ._registry import Registry
 
 logger = logging.getLogger("cinema")
 # Crash reports: an actor's failure and what supervision made of it. With no logging configured
@@ -64,14 +65,6 @@ def _name(ctx: Context[Any]) -> str:
     return f"{type(ctx._actor).__qualname__}#{ctx._id}"
 
 
-def safe_repr(obj: object) -> str:
-    """``repr(obj)``, or a stand-in if the object's own ``__repr__`` raises."""
-    try:
-        return repr(obj)
-    except Exception:
-        return f"<{type(obj).__qualname__} (repr failed)>"
-
-
 def _failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
     error = ActorFailed(f"{_name(ctx)} failed handling {type(msg).__qualname__}: {safe_repr(exc)}")
     error.__cause__ = exc
@@ -81,7 +74,7 @@ def _failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
 class Dispatcher:
     """Owns the ready queue of one :class:`cinema.ActorSystem`."""
 
-    def __init__(self, system: ActorSystem) -> None:
+    def __init__(self, registry: Registry) -> None:
         backend = Backend()
         self.backend = backend.name
         self.new_future: Callable[[], Future] = backend.new_future
@@ -92,7 +85,8 @@ class Dispatcher:
         self.thread = threading.get_ident()
         self.call_soon_threadsafe = backend.call_soon_threadsafe
         self.token = anyio.lowlevel.current_token()
-        self._system = system
+        self.registry = registry
+        registry.deliver = self.deliver
         self._ready: deque[Context[Any]] = deque()
         self._wakeup: Future | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -106,6 +100,17 @@ class Dispatcher:
         self._scope: anyio.CancelScope | None = None
         # Which actors' async steps await replies from which actors (for Deadlock).
         self.waits: dict[Context[Any], list[Context[Any]]] = {}
+
+    def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start the dispatcher task in the system's task group, which its other tasks share."""
+        self._tg = tg
+        self.registry.scope = tg.cancel_scope
+        tg.start_soon(self.run)
+
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
+        """Run a runtime task (a timer, a stream pump) in the system's task group."""
+        assert self._tg is not None
+        self._tg.start_soon(func, *args)
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -281,11 +286,11 @@ class Dispatcher:
             # a restart's factory made an instance of another class.
             if ctx._capacity is not None:
                 self._room(ctx)
-            self._system._dead_letter(item, ctx, NO_HANDLER)
+            self.registry.dead_letter(item, ctx, NO_HANDLER)
             return True
         entry = info.lookup(type(msg))
         if entry is None:
-            self._system._dead_letter(msg, ctx, NO_HANDLER)
+            self.registry.dead_letter(msg, ctx, NO_HANDLER)
             return True
         return self._call_entry(ctx, entry, (actor, msg, ctx), None)
 
@@ -338,7 +343,7 @@ class Dispatcher:
     def _stop_hook_failed(self, ctx: Context[Any], exc: BaseException) -> None:
         crash_logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
         if isinstance(exc, FATAL):
-            self._system._fatal(exc)
+            self.registry.fatal(exc)
 
     @staticmethod
     def _answer_error(ctx: Context[Any], msg: object, reply: Any, exc: BaseException) -> None:
@@ -544,7 +549,7 @@ class Dispatcher:
         assert exc is not None
         ctx._failure = None
         if isinstance(exc, FATAL):
-            self._system._fatal(exc)
+            self.registry.fatal(exc)
         if ctx._state >= STOPPING:
             crash_logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
             return
@@ -704,7 +709,7 @@ class Dispatcher:
         except BaseException as exc:
             crash_logger.error("%s: restart failed: stopping for good", _name(ctx), exc_info=exc)
             if isinstance(exc, FATAL):
-                self._system._fatal(exc)
+                self.registry.fatal(exc)
             ctx._set_stopping()
             self.finalize(ctx)
             return
@@ -754,9 +759,9 @@ class Dispatcher:
                     if not item.ack.done():
                         item.ack.set_result(False)
                 elif cls is Sys:
-                    self._system._dead_letter(item.msg, ctx, DROPPED)
+                    self.registry.dead_letter(item.msg, ctx, DROPPED)
                 elif cls is not Tick and cls is not StreamEnd:
-                    self._system._dead_letter(item, ctx, DROPPED)
+                    self.registry.dead_letter(item, ctx, DROPPED)
         ctx._count = 0
         ext = ctx._ext
         if ext is not None:
@@ -773,15 +778,10 @@ class Dispatcher:
         ctx._wait = 0
         self._drop_timers_and_streams(ctx)
         self.flush(ctx)
-        system = self._system
         addr = ctx._addr
         escalation = None
         ext = ctx._ext
         if ext is not None:
-            for name in ext.names:
-                if system._names.get(name) is addr:
-                    del system._names[name]
-            ext.names.clear()
             parent = ctx._parent
             for watcher in list(ext.watchers):
                 if watcher._ext is not None:
@@ -806,15 +806,13 @@ class Dispatcher:
                     self.schedule(parent)
             if escalation is not None:
                 self.fail(parent, escalation)
-        else:
-            system._top.pop(ctx, None)
-            if escalation is not None:
-                crash_logger.error(
-                    "%s escalated a failure with no supervisor above it: its tree is stopped",
-                    _name(ctx),
-                    exc_info=escalation,
-                )
-        system._finalized()
+        elif escalation is not None:
+            crash_logger.error(
+                "%s escalated a failure with no supervisor above it: its tree is stopped",
+                _name(ctx),
+                exc_info=escalation,
+            )
+        self.registry.finalized(ctx)
 
     def deliver(self, ctx: Context[Any], msg: object) -> None:
         """Queue a runtime message (``Terminated``) for ``ctx``, past any mailbox bound."""
@@ -824,7 +822,7 @@ class Dispatcher:
         """Queue a runtime item; False (and a dead letter if it matters) if ``ctx`` is dead."""
         if ctx._state >= STOPPING:
             if isinstance(item, Sys):
-                self._system._dead_letter(item.msg, ctx, STOPPED_REASON)
+                self.registry.dead_letter(item.msg, ctx, STOPPED_REASON)
             elif isinstance(item, StreamItem) and not item.ack.done():
                 item.ack.set_result(False)
             return False
@@ -850,8 +848,8 @@ class Dispatcher:
         if self._scope is not None:
             self._scope.cancel()
         self.cancel_ops()
-        system = self._system
-        while system._live:
+        registry = self.registry
+        while registry.live:
             self.drain()
             if self._deferred:
                 ctx, kind, func, args, reply = self._deferred.popleft()
@@ -859,5 +857,5 @@ class Dispatcher:
                     await self._op(ctx, kind, func, args, reply)
                 else:
                     self._op_done(ctx, kind, args, reply, False, None, None)
-            elif not self._ready and system._live:
+            elif not self._ready and registry.live:
                 await self.wait_for_work()

@@ -69,5 +69,37 @@ class ReplyError(CinemaError):
     hook or a stream handler, where no sender waits, it is an ordinary failure.
 
     It derives from :class:`CinemaError` so that ``send`` raises nothing but Cinema errors and
-    ``TimeoutError``.
+    ``TimeoutError``. Across ``cinema.remote`` a reply error travels as its type's name and its
+    message (see :func:`cinema.lowlevel.reply_error_name` and
+    :func:`cinema.lowlevel.rebuild_reply_error`).
     """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        _reply_error_types[f"{cls.__module__}.{cls.__qualname__}"] = cls
+
+
+# Every ReplyError subclass defined in this process, by "module.qualname": lets a process that
+# receives a reply error's name from a peer raise the same type.
+_reply_error_types: dict[str, type[ReplyError]] = {}
+
+
+def reply_error_name(exc: ReplyError) -> str:
+    """The name a reply error travels under between processes: ``"module.QualName"``."""
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def rebuild_reply_error(name: str, message: str) -> ReplyError | None:
+    """The reply error named ``name`` (as :func:`reply_error_name` gives it), if its class is
+    defined in this process, carrying ``message`` as its only argument; else ``None``.
+
+    The instance is made without calling the class's ``__init__`` (whose parameters a peer
+    cannot know): ``str()`` of it is ``message``, and attributes set by ``__init__`` are absent.
+    """
+    cls = _reply_error_types.get(name)
+    if cls is None:
+        return None
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    return exc

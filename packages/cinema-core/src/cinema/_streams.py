@@ -17,9 +17,7 @@ if TYPE_CHECKING:
 def start_stream(ctx: Context[Any], stream: AsyncIterable[Any]) -> None:
     scope = anyio.CancelScope()
     ctx._extra().streams.add(scope)
-    tg = ctx._system._tg
-    assert tg is not None
-    tg.start_soon(_pump, ctx, stream, scope)
+    ctx._dispatcher.start_soon(_pump, ctx, stream, scope)
 
 
 async def _pump(ctx: Context[Any], stream: AsyncIterable[Any], scope: anyio.CancelScope) -> None:

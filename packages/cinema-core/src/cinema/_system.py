@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from _thread import get_ident
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, final, overload
@@ -12,12 +12,15 @@ import anyio
 import anyio.abc
 
 from ._actor import Actor
-from ._addr import RUNNING, STOPPED, STOPPING, Addr
+from ._addr import Addr
+from ._backend import close_task_group
 from ._context import Context
-from ._dispatcher import Dispatcher, safe_repr
+from ._dispatcher import Dispatcher
 from ._errors import ActorStopped, CinemaError, NameTaken
 from ._handler import _infos, class_info, unhandled
 from ._message import DeadLetter, Terminated
+from ._registry import Registry
+from ._states import RUNNING, STOPPED, STOPPING
 from ._supervision import SupervisorStrategy, seconds
 
 if TYPE_CHECKING:
@@ -26,9 +29,6 @@ if TYPE_CHECKING:
 A = TypeVar("A", bound=Actor)
 
 logger = logging.getLogger("cinema")
-
-#: Dead letters logged per second at most (at debug level); the rest are counted in one line.
-DEAD_LETTER_LOG_RATE = 10
 
 
 @final
@@ -49,26 +49,13 @@ class ActorSystem:
         self._shutdown_timeout = seconds(shutdown_timeout, "shutdown_timeout")
         self._tg: anyio.abc.TaskGroup | None = None
         self._dispatcher: Dispatcher = None  # type: ignore[assignment]  # set on entry
-        self._top: dict[Context[Any], None] = {}
-        self._names: dict[str, Addr[Any]] = {}
-        self._live = 0
+        self._registry = Registry()
         self._next_id = 0
-        self._dead_letters = 0
-        self._dead_counts: dict[str, int] = {}
-        self._dead_subscribers: list[Context[Any]] = []
-        # Rate limit of the dead-letter log lines: the current one-second window.
-        self._dead_window = 0.0
-        self._dead_logged = 0
-        self._dead_unlogged = 0
         self._state = "new"
-        self._all_stopped: anyio.Event | None = None
         self._plugins: PluginRegistry | None = None
-        # A KeyboardInterrupt or SystemExit raised by user code inside an actor: it ends the
-        # system and is raised by the ``async with`` block once every actor has stopped.
-        self._fatal_exc: BaseException | None = None
 
     def __repr__(self) -> str:
-        return f"<ActorSystem {self._state}, {self._live} actors>"
+        return f"<ActorSystem {self._state}, {self._registry.live} actors>"
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -78,12 +65,11 @@ class ActorSystem:
         from ._plugins import load_plugins
 
         self._plugins = load_plugins()
-        self._dispatcher = Dispatcher(self)
+        self._dispatcher = Dispatcher(self._registry)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
-        self._dispatcher._tg = tg
-        tg.start_soon(self._dispatcher.run)
+        self._dispatcher.start(tg)
         self._state = "running"
         return self
 
@@ -102,42 +88,35 @@ class ActorSystem:
         finally:
             self._state = "closed"
             tg.cancel_scope.cancel()
-        fatal = self._fatal_exc
+        fatal = self._registry.fatal_exc
         if fatal is not None and exc is not fatal:
-            if hurry:
-                await tg.__aexit__(exc_type, exc, tb)
-            else:
-                await tg.__aexit__(None, None, None)
+            await close_task_group(tg, exc_type, exc, tb)
             raise fatal
-        if exc is None or hurry:
-            return await tg.__aexit__(exc_type, exc, tb)
-        # An exception from the block itself propagates as it is, not wrapped in the task
-        # group's ExceptionGroup: the runtime's own tasks were cancelled above.
-        await tg.__aexit__(None, None, None)
-        return None
+        # The runtime's own tasks were cancelled above.
+        return await close_task_group(tg, exc_type, exc, tb)
 
     async def _shutdown(self, hurry: bool) -> None:
         self._state = "closing"
-        for ctx in list(self._top):
+        for ctx in list(self._registry.top):
             ctx._request_stop()
-        if not self._live:
+        if not self._registry.live:
             return
-        self._all_stopped = anyio.Event()
+        self._registry.all_stopped = anyio.Event()
         if not hurry:
             with anyio.move_on_after(self._shutdown_timeout):
-                await self._all_stopped.wait()
-            if not self._live:
+                await self._registry.all_stopped.wait()
+            if not self._registry.live:
                 return
             logger.warning(
                 "shutdown: %d actors still busy after %ss: cancelling their handlers",
-                self._live,
+                self._registry.live,
                 self._shutdown_timeout,
             )
         with anyio.move_on_after(max(self._shutdown_timeout, 1.0)):
             await self._dispatcher.drive_shutdown()
-        if self._live:
-            logger.error("shutdown: %d actors did not stop; abandoning them", self._live)
-            for ctx in list(self._top):
+        if self._registry.live:
+            logger.error("shutdown: %d actors did not stop; abandoning them", self._registry.live)
+            for ctx in list(self._registry.top):
                 self._abandon(ctx)
 
     def _abandon(self, ctx: Context[Any]) -> None:
@@ -146,18 +125,6 @@ class ActorSystem:
         if ctx._state != STOPPED:
             ctx._set_stopping()
             self._dispatcher.finalize(ctx)
-
-    def _fatal(self, exc: BaseException) -> None:
-        # Cancelling the task group cancels the user's block too; __aexit__ raises ``exc``.
-        if self._fatal_exc is None:
-            self._fatal_exc = exc
-            if self._tg is not None:
-                self._tg.cancel_scope.cancel()
-
-    def _finalized(self) -> None:
-        self._live -= 1
-        if not self._live and self._all_stopped is not None:
-            self._all_stopped.set()
 
     # -- spawning -----------------------------------------------------------------------------
 
@@ -217,6 +184,11 @@ class ActorSystem:
     ) -> Addr[A]:
         if self._state != "running":
             self._check_running()
+        if get_ident() != self._dispatcher.thread:
+            raise CinemaError(
+                "spawn from another thread than the system's event loop: use "
+                "anyio.from_thread.run_sync(system.spawn, actor) (with the loop's token)"
+            )
         try:
             info = _infos[type(actor)]
         except KeyError:
@@ -230,7 +202,7 @@ class ActorSystem:
         self._next_id += 1
         ctx = Context(self, actor, info, parent, strategy, factory, capacity, self._next_id)
         if parent is None:
-            self._top[ctx] = None
+            self._registry.top[ctx] = None
         else:
             children = parent._children
             if children is None:
@@ -241,7 +213,7 @@ class ActorSystem:
                 # so it learns when one stops for good (not when it restarts).
                 ctx._extra().watchers.add(parent)
                 parent._extra().watching.add(ctx)
-        self._live += 1
+        self._registry.live += 1
         if info.started is None:
             ctx._state = RUNNING
             ctx._up = True
@@ -267,13 +239,13 @@ class ActorSystem:
         ctx = addr._ctx
         if ctx._state >= STOPPING:
             raise ActorStopped(f"cannot register {addr!r}: it is stopped")
-        held = self._names.get(name)
+        held = self._registry.names.get(name)
         if held is not None:
             if held is addr:
                 return
             if held._ctx._state < STOPPING:
                 raise NameTaken(f"the name {name!r} is held by {held!r}")
-        self._names[name] = addr
+        self._registry.names[name] = addr
         ctx._extra().names.add(name)
 
     @overload
@@ -287,7 +259,7 @@ class ActorSystem:
 
         :return: the address, or ``None`` if the name is unknown or the type differs
         """
-        addr = self._names.get(name)
+        addr = self._registry.names.get(name)
         if addr is None or addr._ctx._state >= STOPPING:
             return None
         if not isinstance(addr._ctx._actor, actor_type):
@@ -299,7 +271,7 @@ class ActorSystem:
 
         :return: whether the name was registered
         """
-        addr = self._names.pop(name, None)
+        addr = self._registry.names.pop(name, None)
         if addr is None:
             return False
         ext = addr._ctx._ext
@@ -312,7 +284,7 @@ class ActorSystem:
     @property
     def dead_letters(self) -> int:
         """How many messages went to the dead letters so far (each is logged at debug)."""
-        return self._dead_letters
+        return self._registry.dead_letters
 
     @property
     def plugins(self) -> PluginRegistry:
@@ -326,7 +298,7 @@ class ActorSystem:
     @property
     def dead_letter_counts(self) -> dict[str, int]:
         """How many dead letters so far, by reason (see :class:`cinema.DeadLetter`); a copy."""
-        return dict(self._dead_counts)
+        return dict(self._registry.dead_counts)
 
     def subscribe_dead_letters(self, addr: Addr[Actor]) -> None:
         """Deliver a :class:`cinema.DeadLetter` to ``addr`` for every later dead letter.
@@ -344,8 +316,8 @@ class ActorSystem:
             raise unhandled(type(ctx._actor), DeadLetter)
         if ctx._state >= STOPPING:
             raise ActorStopped(f"cannot subscribe {addr!r}: it is stopped")
-        if ctx not in self._dead_subscribers:
-            self._dead_subscribers.append(ctx)
+        if ctx not in self._registry.dead_subscribers:
+            self._registry.dead_subscribers.append(ctx)
 
     def unsubscribe_dead_letters(self, addr: Addr[Actor]) -> bool:
         """End ``addr``'s dead-letter subscription.
@@ -353,37 +325,7 @@ class ActorSystem:
         :return: whether it was subscribed
         """
         try:
-            self._dead_subscribers.remove(addr._ctx)
+            self._registry.dead_subscribers.remove(addr._ctx)
         except ValueError:
             return False
         return True
-
-    def _dead_letter(self, msg: object, ctx: Context[Any], reason: str) -> None:
-        self._dead_letters += 1
-        counts = self._dead_counts
-        counts[reason] = counts.get(reason, 0) + 1
-        if logger.isEnabledFor(logging.DEBUG):
-            self._log_dead_letter(msg, ctx, reason)
-        subscribers = self._dead_subscribers
-        if subscribers and type(msg) is not DeadLetter:
-            record = DeadLetter(msg, ctx._addr, reason)
-            for sub in list(subscribers):
-                if sub._state >= STOPPING:
-                    subscribers.remove(sub)
-                else:
-                    self._dispatcher.deliver(sub, record)
-
-    def _log_dead_letter(self, msg: object, ctx: Context[Any], reason: str) -> None:
-        # At most DEAD_LETTER_LOG_RATE lines a second, then one line saying how many were not
-        # logged: a flood of dead letters must not become a flood of log lines.
-        now = time.monotonic()
-        if now - self._dead_window >= 1.0:
-            if self._dead_unlogged:
-                logger.debug("%d more dead letters were not logged", self._dead_unlogged)
-            self._dead_window = now
-            self._dead_logged = self._dead_unlogged = 0
-        if self._dead_logged < DEAD_LETTER_LOG_RATE:
-            self._dead_logged += 1
-            logger.debug("dead letter (%s): %s for %r", reason, safe_repr(msg), ctx._addr)
-        else:
-            self._dead_unlogged += 1

@@ -51,9 +51,7 @@ def start_timer(ctx: Context[Any], delay: float, msg: object, period: float | No
     handle = TimerHandle(ctx)
     ctx._extra().timers.add(handle)
     deadline = anyio.current_time() + delay
-    tg = ctx._system._tg
-    assert tg is not None
-    tg.start_soon(_run, ctx, handle, deadline, msg, period)
+    ctx._dispatcher.start_soon(_run, ctx, handle, deadline, msg, period)
     return handle
 
 

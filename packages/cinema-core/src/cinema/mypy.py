@@ -8,7 +8,8 @@ Enable it in the mypy configuration::
 It reports ``cinema-unhandled`` where a message is sent to an actor that has no
 ``@handler`` for its type: ``Addr[A].send`` / ``Addr[A].do_send``, self-delivery through
 ``Context[A].run_later`` / ``Context[A].run_interval``, and ``Context[A].watch`` when ``A``
-has no handler for :class:`cinema.Terminated`. The runtime raises
+has no handler for :class:`cinema.Terminated`, and ``Context[A].add_stream(stream)`` when ``A``
+is not a ``StreamHandler[T]`` whose ``T`` the stream yields. The runtime raises
 :class:`cinema.UnhandledMessage` in the same cases; the plugin only moves the error earlier.
 
 Two phases, because decorators do not survive mypy's cache:
@@ -89,6 +90,8 @@ _MESSAGE_ARG: Final = {
     f"{_CONTEXT}.run_interval": 1,
 }
 _WATCH: Final = f"{_CONTEXT}.watch"
+_ADD_STREAM: Final = f"{_CONTEXT}.add_stream"
+_STREAM_HANDLER: Final = "cinema._actor.StreamHandler"
 # Bases that never carry handlers, so an actor inheriting them is still fully known.
 _NEUTRAL_MODULES: Final = frozenset(
     {"builtins", "typing", "typing_extensions", "abc", "collections.abc"}
@@ -117,6 +120,8 @@ class CinemaPlugin(Plugin):
             return lambda ctx: self._check_message(ctx, owner, index)
         if fullname == _WATCH:
             return self._check_watch
+        if fullname == _ADD_STREAM:
+            return self._check_stream
         return None
 
     def _check_message(self, ctx: MethodContext, owner: str, index: int) -> Type:
@@ -134,6 +139,38 @@ class CinemaPlugin(Plugin):
         if sym is not None and isinstance(sym.node, TypeInfo):
             for actor in _actor_types(ctx.type, _CONTEXT):
                 _report_unhandled(ctx, actor, fill_typevars_with_any(sym.node), ctx.context)
+        return ctx.default_return_type
+
+    def _check_stream(self, ctx: MethodContext) -> Type:
+        # ctx.add_stream(stream): the actor must be a StreamHandler[T] and the stream yield Ts.
+        if not ctx.arg_types or len(ctx.arg_types[0]) != 1:
+            return ctx.default_return_type
+        stream = ctx.arg_types[0][0]
+        if isinstance(get_proper_type(stream), AnyType):
+            return ctx.default_return_type
+        for actor in _actor_types(ctx.type, _CONTEXT):
+            name = format_type_bare(actor, ctx.api.options)
+            base = next((b for b in actor.type.mro if b.fullname == _STREAM_HANDLER), None)
+            if base is None:
+                ctx.api.fail(
+                    f'Actor "{name}" is not a StreamHandler: it cannot take streams',
+                    ctx.args[0][0],
+                    code=CINEMA_UNHANDLED,
+                )
+                continue
+            mapped = map_instance_to_supertype(actor, base)
+            if len(mapped.args) != 1:
+                continue
+            item = mapped.args[0]
+            expected = ctx.api.named_generic_type("typing.AsyncIterable", [item])
+            if not is_subtype(stream, expected):
+                ctx.api.fail(
+                    f'Actor "{name}" handles stream items of type '
+                    f'"{format_type_bare(item, ctx.api.options)}", not the items of '
+                    f'"{format_type_bare(stream, ctx.api.options)}"',
+                    ctx.args[0][0],
+                    code=CINEMA_UNHANDLED,
+                )
         return ctx.default_return_type
 
 
