@@ -7,7 +7,7 @@ in) are Cinema plugins, found through the ``cinema`` entry-point group.
 """
 
 # Implementation lives in private modules; this module only re-exports the public names.
-from cinema._errors import ActorStopped as ActorStopped
+from cinema import ActorStopped as ActorStopped
 from cinema.abc import Connection as Connection
 from cinema.abc import Listener as Listener
 from cinema.abc import Serializer as Serializer

@@ -11,10 +11,9 @@ from typing import Any, Generic, Self, TypeVar, final, overload
 import anyio
 from google.protobuf.message import Message as ProtoMessage
 
-from cinema._actor import Actor
-from cinema._backend import Backend, Future
-from cinema._plugins import PluginRegistry
+from cinema import Actor, PluginRegistry
 from cinema.abc import Connection, Serializer
+from cinema.lowlevel import Backend, Future
 
 from ._asyncio_streams import AsyncioStreamConnection
 from ._codec import decode_payload, encode_payload, payload_type_name

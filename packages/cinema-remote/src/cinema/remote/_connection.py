@@ -23,8 +23,8 @@ from typing import Final, final
 import anyio
 from anyio.abc import TaskGroup
 
-from cinema._backend import Backend, Future
 from cinema.abc import Connection
+from cinema.lowlevel import Backend, Future
 
 from ._asyncio_streams import AsyncioStreamConnection
 from ._errors import AuthenticationError, FrameTooLarge, ProtocolError

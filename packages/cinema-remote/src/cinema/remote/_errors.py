@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cinema._errors import ActorStopped, CinemaError
+from cinema import ActorStopped, CinemaError
 
 __all__ = [
     "ActorStopped",

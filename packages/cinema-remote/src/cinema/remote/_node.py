@@ -10,9 +10,7 @@ from typing import Any, Self, final
 
 from google.protobuf.message import Message as ProtoMessage
 
-from cinema._addr import Addr
-from cinema._errors import ActorFailed, ActorStopped, UnhandledMessage
-from cinema._plugins import PluginRegistry
+from cinema import ActorFailed, ActorStopped, Addr, PluginRegistry, UnhandledMessage
 from cinema.abc import Serializer
 
 from ._codec import decode_payload, encode_payload, payload_type_name

@@ -12,7 +12,7 @@ from typing import Final, final
 
 from google.protobuf.message import Message as ProtoMessage
 
-from cinema._plugins import PluginNotFound, PluginRegistry, load_plugins
+from cinema import PluginNotFound, PluginRegistry, load_plugins
 from cinema.abc import Serializer
 
 from ._errors import UnknownSerializer

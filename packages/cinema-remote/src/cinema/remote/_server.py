@@ -10,7 +10,7 @@ from typing import Final, Self, final
 import anyio
 from anyio.abc import TaskGroup
 
-from cinema._plugins import load_plugins
+from cinema import load_plugins
 from cinema.abc import Connection, Listener, Transport
 
 from ._connection import ConnectionSettings, ServerConnection, send_close

@@ -13,7 +13,7 @@ from typing import Final, final
 
 import anyio
 
-from cinema._errors import ActorStopped
+from cinema import ActorStopped
 from cinema.abc import Connection
 
 from ._errors import FrameTooLarge, RemoteError, RemoteHandlerError, UnknownExtension

@@ -9,7 +9,7 @@ from typing import Final, TypeVar
 
 from google.protobuf.message import DecodeError
 
-from cinema._errors import ActorStopped
+from cinema import ActorStopped
 
 from ._errors import (
     AuthenticationError,
