@@ -22,6 +22,7 @@ from ._errors import PayloadDecodeError as PayloadDecodeError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import RemoteError as RemoteError
 from ._errors import RemoteHandlerError as RemoteHandlerError
+from ._errors import RemoteReplyError as RemoteReplyError
 from ._errors import UnknownActor as UnknownActor
 from ._errors import UnknownExtension as UnknownExtension
 from ._errors import UnknownMessageType as UnknownMessageType
@@ -69,6 +70,7 @@ __all__ = [
     "RemoteError",
     "RemoteHandler",
     "RemoteHandlerError",
+    "RemoteReplyError",
     "RemoteServer",
     "Router",
     "Rpc",

@@ -545,6 +545,10 @@ class RemoteAddr(Generic[A_co]):
         :raises UnknownActor: the server knows no such node or actor.
         :raises UnknownMessageType: the server does not know or handle the message's type.
         :raises RemoteHandlerError: the remote handler raised.
+        :raises cinema.ReplyError: the remote handler answered with this reply error (its class
+            is defined here too); the remote actor is not failed.
+        :raises RemoteReplyError: the remote handler answered with a reply error whose class is
+            not defined here.
         :raises cinema.ActorStopped: the remote actor is stopped.
         :raises ConnectionLost: the connection is (or gets) lost before the reply.
         :raises TimeoutError: no reply within ``timeout`` seconds.

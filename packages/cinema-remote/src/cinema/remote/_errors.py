@@ -13,6 +13,7 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "RemoteHandlerError",
+    "RemoteReplyError",
     "UnknownActor",
     "UnknownExtension",
     "UnknownMessageType",
@@ -79,6 +80,23 @@ class RemoteHandlerError(RemoteError):
         super().__init__(f"remote handler raised {type_name}: {message}")
 
 
+class RemoteReplyError(RemoteHandlerError):
+    """The remote handler answered with a :class:`cinema.ReplyError` whose type is not defined
+    in this process (when it is, the caller gets that type itself, rebuilt by
+    :func:`cinema.lowlevel.rebuild_reply_error`). An expected outcome: the remote actor was not
+    failed.
+
+    :ivar type_name: the reply error's type as ``"module.QualName"``, e.g.
+        ``"inventory.NotFound"`` (clipped, with unprintable characters escaped).
+    :ivar message: the reply error's message (cut to 1024 characters).
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(type_name, message)
+        self.message = message
+        self.args = (f"remote handler answered {type_name}: {message}",)
+
+
 for _cls in (
     RemoteError,
     ConnectionLost,
@@ -91,5 +109,6 @@ for _cls in (
     UnknownSerializer,
     UnknownExtension,
     RemoteHandlerError,
+    RemoteReplyError,
 ):
     _cls.__module__ = "cinema.remote"

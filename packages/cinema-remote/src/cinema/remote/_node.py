@@ -10,12 +10,14 @@ from typing import Any, Self, final
 
 from google.protobuf.message import Message as ProtoMessage
 
-from cinema import ActorFailed, ActorStopped, Addr, PluginRegistry, UnhandledMessage
+from cinema import ActorFailed, ActorStopped, Addr, PluginRegistry, ReplyError, UnhandledMessage
 from cinema.abc import Serializer
+from cinema.lowlevel import reply_error_name
 
 from ._codec import decode_payload, encode_payload, payload_type_name
 from ._errors import (
     RemoteHandlerError,
+    RemoteReplyError,
     UnknownActor,
     UnknownMessageType,
     UnknownSerializer,
@@ -98,6 +100,9 @@ async def deliver(
     except ActorFailed as exc:
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         raise RemoteHandlerError(type(cause).__qualname__, str(cause)) from exc
+    except ReplyError as exc:
+        # The handler's answer: the actor goes on, the caller gets the same type back.
+        raise RemoteReplyError(reply_error_name(exc), str(exc)) from exc
     except ActorStopped:
         raise
     return encode_reply(request, reply, serializer, serializers)

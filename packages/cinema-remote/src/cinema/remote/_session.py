@@ -16,7 +16,13 @@ import anyio
 from cinema import ActorStopped
 from cinema.abc import Connection
 
-from ._errors import FrameTooLarge, RemoteError, RemoteHandlerError, UnknownExtension
+from ._errors import (
+    FrameTooLarge,
+    RemoteError,
+    RemoteHandlerError,
+    RemoteReplyError,
+    UnknownExtension,
+)
 from ._peerlog import ConnectionLog, clip
 from ._wire import body_frame, error_to_wire
 from .proto import wire_pb2 as pb
@@ -165,7 +171,10 @@ class Session:
         return f"{clip(envelope.message_type)} for {clip(envelope.actor_name) or '-'}"
 
     def _failure(self, what: str, exc: Exception) -> pb.Error:
-        if isinstance(exc, RemoteError | ActorStopped):
+        if isinstance(exc, RemoteReplyError):
+            # The handler answered with a cinema.ReplyError: an outcome, not a failure.
+            self._log.debug("request (%s) answered %s", what, clip(exc.type_name))
+        elif isinstance(exc, RemoteError | ActorStopped):
             # The peer asked for something that does not exist or failed: not our fault.
             self._log.info("request (%s) failed: %s", what, clip(repr(exc)))
         else:

@@ -9,7 +9,8 @@ from typing import Final, TypeVar
 
 from google.protobuf.message import DecodeError
 
-from cinema import ActorStopped
+from cinema import ActorStopped, ReplyError
+from cinema.lowlevel import rebuild_reply_error
 
 from ._errors import (
     AuthenticationError,
@@ -18,11 +19,13 @@ from ._errors import (
     ProtocolError,
     RemoteError,
     RemoteHandlerError,
+    RemoteReplyError,
     UnknownActor,
     UnknownExtension,
     UnknownMessageType,
     UnknownSerializer,
 )
+from ._peerlog import clip
 from .proto import wire_pb2 as pb
 
 __all__ = [
@@ -138,6 +141,15 @@ def _error_to_wire(exc: BaseException) -> pb.Error:
         kind = pb.ERROR_KIND_UNKNOWN_EXTENSION
     elif isinstance(exc, ActorStopped):
         kind = pb.ERROR_KIND_ACTOR_STOPPED
+    elif isinstance(exc, RemoteReplyError):
+        # A handler's answer (a cinema.ReplyError), not a failure: "expected" tells the caller
+        # to raise the same type when it knows it (older callers ignore it).
+        return pb.Error(
+            kind=pb.ERROR_KIND_HANDLER_ERROR,
+            type_name=exc.type_name,
+            message=exc.message,
+            expected=True,
+        )
     elif isinstance(exc, RemoteHandlerError):
         return pb.Error(
             kind=pb.ERROR_KIND_HANDLER_ERROR, type_name=exc.type_name, message=exc.remote_message
@@ -153,8 +165,14 @@ def _error_to_wire(exc: BaseException) -> pb.Error:
     return pb.Error(kind=kind, type_name=type(exc).__qualname__, message=str(exc))
 
 
-def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped:
-    """The exception a caller gets for an error reply."""
+def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped | ReplyError:
+    """The exception a caller gets for an error reply.
+
+    An expected handler error (a remote :class:`cinema.ReplyError`) is rebuilt as its own type
+    when that type is defined in this process, and only then (the peer's name is looked up
+    among the reply error classes already defined; nothing is imported); else it is a
+    :class:`RemoteReplyError` naming the type. Peer texts are cut as the server cuts them.
+    """
     kind = error.kind
     text = error.message or enum_name(pb.ErrorKind.Name, kind)
     if kind == pb.ERROR_KIND_UNKNOWN_ACTOR:
@@ -165,6 +183,8 @@ def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped:
             return UnknownSerializer(text)
         return UnknownMessageType(text)
     if kind == pb.ERROR_KIND_HANDLER_ERROR:
+        if error.expected:
+            return _reply_error(error.type_name, _cap(error.message))
         return RemoteHandlerError(error.type_name, error.message)
     if kind == pb.ERROR_KIND_ACTOR_STOPPED:
         return ActorStopped(text)
@@ -179,3 +199,11 @@ def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped:
     if kind == pb.ERROR_KIND_INTERNAL and error.type_name:
         return RemoteHandlerError(error.type_name, error.message)
     return ProtocolError(text)
+
+
+def _reply_error(type_name: str, message: str) -> ReplyError | RemoteReplyError:
+    if len(type_name) <= MAX_ERROR_TEXT:
+        rebuilt = rebuild_reply_error(type_name, message)
+        if rebuilt is not None:
+            return rebuilt
+    return RemoteReplyError(clip(type_name, MAX_ERROR_TEXT), message)

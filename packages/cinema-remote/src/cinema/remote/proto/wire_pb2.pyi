@@ -325,20 +325,27 @@ class Error(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     TYPE_NAME_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
     kind: Global___ErrorKind.ValueType
     type_name: _builtins.str
     """for HANDLER_ERROR: the remote exception's type, e.g. "ValueError" """
     message: _builtins.str
+    expected: _builtins.bool
+    """For HANDLER_ERROR: the handler answered with a cinema.ReplyError (an expected outcome; the
+    actor was not failed). type_name is then the error's "module.QualName"; a caller that
+    defines that type raises it. Added in version 1; older peers ignore it.
+    """
     def __init__(
         self,
         *,
         kind: Global___ErrorKind.ValueType = ...,
         type_name: _builtins.str = ...,
         message: _builtins.str = ...,
+        expected: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "message", b"message", "type_name", b"type_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "kind", b"kind", "message", b"message", "type_name", b"type_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
