@@ -210,6 +210,10 @@ def test_a_handler_error_without_the_flag_stays_a_handler_error() -> None:
     # The flag means something only for handler errors.
     other = pb.Error(kind=pb.ERROR_KIND_INTERNAL, type_name=name, message="m", expected=True)
     assert type(error_from_wire(other)) is RemoteHandlerError
+    # And only in replies to actor messages (extension handlers answer no reply errors).
+    flagged = pb.Error(kind=pb.ERROR_KIND_HANDLER_ERROR, type_name=name, message="m", expected=True)
+    assert type(error_from_wire(flagged)) is NotFound
+    assert type(error_from_wire(flagged, envelope=False)) is RemoteHandlerError
 
 
 @pytest.mark.parametrize(

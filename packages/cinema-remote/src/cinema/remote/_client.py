@@ -188,7 +188,7 @@ class RemoteClient:
         reply = await self._request_body(request, timeout)
         ext = reply.extension
         if ext.HasField("error"):
-            raise error_from_wire(ext.error)
+            raise error_from_wire(ext.error, envelope=False)
         return ext.data
 
     async def send_extension(self, kind: str, data: bytes) -> None:
@@ -343,7 +343,7 @@ class RemoteClient:
         raise error
 
     def _fail_closed(self, close: pb.Close) -> None:
-        error = error_from_wire(close.error)
+        error = error_from_wire(close.error, envelope=False)
         if not isinstance(error, ConnectionLost):
             error = ConnectionLost(f"the server closed the connection: {error}")
         self._fail(error)

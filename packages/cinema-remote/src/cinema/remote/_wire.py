@@ -165,13 +165,16 @@ def _error_to_wire(exc: BaseException) -> pb.Error:
     return pb.Error(kind=kind, type_name=type(exc).__qualname__, message=str(exc))
 
 
-def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped | ReplyError:
+def error_from_wire(
+    error: pb.Error, *, envelope: bool = True
+) -> RemoteError | ActorStopped | ReplyError:
     """The exception a caller gets for an error reply.
 
-    An expected handler error (a remote :class:`cinema.ReplyError`) is rebuilt as its own type
-    when that type is defined in this process, and only then (the peer's name is looked up
-    among the reply error classes already defined; nothing is imported); else it is a
-    :class:`RemoteReplyError` naming the type. Peer texts are cut as the server cuts them.
+    An expected handler error (a remote :class:`cinema.ReplyError`) in the reply to an actor
+    message (``envelope``; extension handlers and ``Close`` frames answer none) is rebuilt as
+    its own type when that type is defined in this process, and only then (the peer's name is
+    looked up among the reply error classes already defined; nothing is imported); else it is
+    a :class:`RemoteReplyError` naming the type. Peer texts are cut as the server cuts them.
     """
     kind = error.kind
     text = error.message or enum_name(pb.ErrorKind.Name, kind)
@@ -183,7 +186,7 @@ def error_from_wire(error: pb.Error) -> RemoteError | ActorStopped | ReplyError:
             return UnknownSerializer(text)
         return UnknownMessageType(text)
     if kind == pb.ERROR_KIND_HANDLER_ERROR:
-        if error.expected:
+        if error.expected and envelope:
             return _reply_error(error.type_name, _cap(error.message))
         return RemoteHandlerError(error.type_name, error.message)
     if kind == pb.ERROR_KIND_ACTOR_STOPPED:
