@@ -221,8 +221,7 @@ def _entry_problem(
         return f"absurd registry version for member {short(node_id)}"
     suspecters = e.suspecters
     if suspecters and (
-        len(suspecters) > MAX_SUSPECTERS
-        or any(not s or len(s) > MAX_ID_LENGTH for s in suspecters)
+        len(suspecters) > MAX_SUSPECTERS or any(not s or len(s) > MAX_ID_LENGTH for s in suspecters)
     ):
         return f"bad suspecters for member {short(node_id)}"
     if not e.actors:
