@@ -20,8 +20,10 @@ INTERVAL, TIMEOUT = 0.5, 5.0
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cluster(n: int, *, seed: int = 1, **options: float) -> Simulation:
-    sim = Simulation(seed=seed, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT, **options)
+def cluster(n: int, *, seed: int = 1, tombstone_ttl: float | None = None) -> Simulation:
+    sim = Simulation(
+        seed=seed, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT, tombstone_ttl=tombstone_ttl
+    )
     sim.add_cluster(f"n{i:03d}" for i in range(n))
     sim.run_rounds(3)
     return sim
