@@ -449,6 +449,10 @@ class ClusterNode:
             async with anyio.create_task_group() as tg:
                 for out in notices:
                     tg.start_soon(self._notify, out.addr, out.data)
+            if self._loop_tg is None:
+                # The gossip loop (which closes the pool when it ends) is gone already: the
+                # notices' connections are ours to close.
+                await self._pool.aclose()
         self._dispatch_events()
 
     async def _notify(self, address: str, data: bytes) -> None:
