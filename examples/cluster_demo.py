@@ -123,7 +123,7 @@ class KvProcess:
         """SIGKILL: the node dies without a word to its peers."""
         self.send_signal(signal.SIGKILL)
 
-    def send_signal(self, sig: int) -> None:
+    def send_signal(self, sig: signal.Signals) -> None:
         """Send the node's process a signal (SIGSTOP / SIGCONT pause and resume it)."""
         assert self._process is not None
         self._process.send_signal(sig)
