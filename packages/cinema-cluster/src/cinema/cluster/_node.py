@@ -158,6 +158,7 @@ class ClusterNode:
         )
         # address -> when the request in flight there began (one at a time per peer)
         self._in_flight: dict[str, float] = {}
+        self._timeouts: dict[str, int] = {}  # address -> exchanges timed out in a row
         self._loop_tg: TaskGroup | None = None  # the gossip loop's, for messages it causes
         self._error_log = BoundedLog(log)
         self._subscribers: list[Addr[Any]] = []
@@ -351,9 +352,16 @@ class ClusterNode:
                 client = await self._client_for(address)
                 reply = await client.request_extension(GOSSIP_EXTENSION, data)
         except TimeoutError:
-            # Slow, not broken: keep the connection (a handshake over a slow link would
-            # otherwise never complete within one exchange).
-            log.debug("gossip to %s timed out", address)
+            # Once may be a slow link (a new connection's handshake and first request may not
+            # fit one exchange): keep the connection. Twice in a row, the peer is hung: drop
+            # it, which also fails the calls waiting on it.
+            strikes = self._timeouts.get(address, 0) + 1
+            log.debug("gossip to %s timed out (%d in a row)", address, strikes)
+            if strikes >= 2:
+                self._timeouts.pop(address, None)
+                await self._drop_client(address)
+            else:
+                self._timeouts[address] = strikes
             return
         except Exception as exc:  # every per-peer failure stays with that peer
             log.debug("gossip to %s failed: %r", address, exc)
@@ -362,6 +370,7 @@ class ClusterNode:
         finally:
             if self._in_flight.get(address) == began:
                 del self._in_flight[address]
+        self._timeouts.pop(address, None)
         if reply:
             self._receive(reply, address, reply=False)
 
