@@ -62,7 +62,7 @@ def _gossip(n: int) -> Metrics:
     sim = _sim(n, seed=n)
     for i in range(0, n, max(1, n // 50)):
         sim.node(f"n{i:04d}").register_actor(f"actor{i}", "Worker")
-    sim.run_rounds(4)
+    sim.run_rounds(30)  # the registrations' rumors die down: steady state
     before = dict(sim.bytes_sent)
     steady_rounds = 4
     sim.run_rounds(steady_rounds)
