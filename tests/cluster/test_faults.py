@@ -40,12 +40,20 @@ def test_no_false_down_under_loss() -> None:
 
 def test_a_paused_node_coming_back_marks_nobody_down() -> None:
     sim = cluster(30)
+    for holder in ("n001", "n002"):  # one name on two live nodes
+        sim.node(holder).register_actor("shared", "Worker")
+    sim.run_rounds(20)
+    winner = sim.node("n005").lookup_actor("shared")
+    assert winner is not None
     sim.pause("n007")
     sim.run(4 * TIMEOUT)  # long enough for the others to mark it Down
     assert sim.everyone_sees("n007", DOWN)
     start = sim.now
     sim.resume("n007")
-    sim.run_rounds(40)
+    for _ in range(40):
+        sim.run_rounds(1)
+        # the name resolves the same on every node, the resumed one included, all along
+        assert {sim.node(i).lookup_actor("shared") for i in sim.running} == {winner}
     healthy = [i for i in sim.running if i != "n007"]
     assert sim.false_verdicts(DOWN, healthy=healthy, since=start) == 0
     assert sim.false_verdicts(SUSPECT, healthy=healthy, since=start) == 0
