@@ -296,8 +296,8 @@ def _loss_workload(n: int, quick: int, loss: float) -> Workload:
 WORKLOADS = [
     _gossip_workload(10, 10),
     _gossip_workload(100, 100),
-    _gossip_workload(1000, 200),
-    _gossip_workload(3000, 200),
+    _gossip_workload(1000, 100),
+    _gossip_workload(3000, 100),
     *(_loss_workload(n, 50, 0.1) for n in (100, 300, 1000)),
     *(_loss_workload(n, 50, loss) for n in (100, 300) for loss in (0.2, 0.3)),
     Workload(
