@@ -121,8 +121,12 @@ class KvProcess:
 
     def kill(self) -> None:
         """SIGKILL: the node dies without a word to its peers."""
+        self.send_signal(signal.SIGKILL)
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send the node's process a signal (SIGSTOP / SIGCONT pause and resume it)."""
         assert self._process is not None
-        self._process.send_signal(signal.SIGKILL)
+        self._process.send_signal(sig)
 
     async def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM (the node leaves the cluster gracefully); return its exit code."""

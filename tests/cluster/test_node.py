@@ -14,6 +14,7 @@ from cinema import ActorSystem
 from cinema.cluster import (
     ActorNotInCluster,
     ClusterClient,
+    ClusterError,
     ClusterNode,
     MemberDown,
     MemberEvent,
@@ -505,3 +506,75 @@ async def test_a_connection_idle_too_long_is_replaced_before_use() -> None:
 def test_seeds_may_be_any_iterable_and_exclude_the_node_itself() -> None:
     node = ClusterNode("a", "mem://a", seeds=(s for s in ["mem://a", "mem://b", "mem://c"]))
     assert node._engine._seeds == ["mem://b", "mem://c"]
+
+
+async def test_a_slow_lossy_memory_network_neither_crashes_nor_splits_the_nodes() -> None:
+    transport = MemoryTransport(MemoryNetwork(seed=21, delay=0.3, loss=0.05))
+    async with AsyncExitStack() as stack:
+        nodes = [
+            await stack.enter_async_context(
+                ClusterNode(
+                    f"n{i}",
+                    f"mem://n{i}",
+                    seeds=["mem://n0"] if i else [],
+                    transport=transport,
+                    gossip_interval=0.1,
+                    suspect_timeout=2.0,
+                )
+            )
+            for i in range(5)
+        ]
+        await eventually(
+            lambda: all(
+                len(statuses(n)) == 5 and set(statuses(n).values()) == {NodeStatus.UP}
+                for n in nodes
+            ),
+            timeout=30,
+        )
+
+
+async def test_a_non_loopback_node_without_a_secret_refuses_to_start() -> None:
+    node = ClusterNode("a", f"0.0.0.0:{free_port()}")
+    with pytest.raises(ClusterError, match="without a shared secret"):
+        async with node:
+            pass
+    async with ClusterNode("a", f"0.0.0.0:{free_port()}", insecure=True) as a:
+        assert a.listening_address is not None
+    async with ClusterNode("a", f"0.0.0.0:{free_port()}", secret="s3cret") as a:
+        assert a.listening_address is not None
+
+
+async def test_calls_are_bounded_and_fail_fast_once_their_node_stops_answering() -> None:
+    network = MemoryNetwork(seed=22)
+    transport = MemoryTransport(network)
+    async with (
+        ActorSystem() as system,
+        served_pingpong(system, "b") as (_, router),
+        ClusterNode(
+            "a", "mem://a", transport=transport, gossip_interval=INTERVAL, suspect_timeout=TIMEOUT
+        ) as a,
+        ClusterNode(
+            "b",
+            "mem://b",
+            handler=router.build(),
+            seeds=["mem://a"],
+            transport=transport,
+            gossip_interval=INTERVAL,
+            suspect_timeout=TIMEOUT,
+        ) as b,
+    ):
+        await b.register_actor("pingpong", "PingPong")
+        await eventually(lambda: a.lookup_actor("pingpong") is not None)
+        remote = ClusterClient(a, default_timeout=0.3).remote_addr(PingPong, "pingpong")
+        assert (await remote.call(PING, Ping(msg="1"))).reply == "pong: 1 from b"
+        network.partition(["a"], ["b"])  # b's frames vanish; the connection stays open
+        with pytest.raises(TimeoutError):
+            await remote.call(PING, Ping(msg="2"))  # no timeout given: the default bounds it
+        patient = ClusterClient(a, default_timeout=60).remote_addr(PingPong, "pingpong")
+        with anyio.fail_after(20):  # far less than the 60 s the call may take
+            with pytest.raises(NodeUnavailable):
+                # a gives the connection up (gossip on it times out twice in a row, or b goes
+                # Down): the call fails with it
+                await patient.call(PING, Ping(msg="3"))
+        await eventually(lambda: a.status_of("b") is NodeStatus.DOWN, timeout=20)
+        assert "mem://b" not in a.pool.addresses  # and a Down node's connection is gone

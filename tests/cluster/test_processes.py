@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,44 @@ async def test_three_processes_membership_calls_and_failure_detection() -> None:
         await expect(n3, "get color", "blue")
         assert await n3.stop() == 0
         assert await n1.stop() == 0
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_paused_process_coming_back_marks_no_healthy_node_down() -> None:
+    ports = free_ports(4)
+    seed = f"127.0.0.1:{ports[0]}"
+    nodes = [
+        KvProcess(f"node-{i + 1}", port, None if i == 0 else seed, OPTIONS)
+        for i, port in enumerate(ports)
+    ]
+    async with nodes[0], nodes[1], nodes[2], nodes[3], anyio.create_task_group() as tg:
+        for node in nodes:
+            await node.start(tg)
+        all_up = {n.node_id: "Up" for n in nodes}
+        for node in nodes:
+            assert await wait_for_members(node, all_up) == all_up
+        paused = nodes[2]
+        marks = [len(n.lines) for n in nodes]
+        paused.send_signal(signal.SIGSTOP)
+        for node, mark in zip(nodes, marks, strict=True):
+            if node is not paused:
+                await node.wait_for(
+                    lambda line: line == "[cluster] node-3 is Down", timeout=20, start=mark
+                )
+        paused.send_signal(signal.SIGCONT)  # it comes back having timed everyone out
+        for node in nodes:
+            assert await wait_for_members(node, all_up) == all_up
+        await anyio.sleep(2.0)  # 20 rounds, 4 suspect timeouts: time to make any mistake
+        for node, mark in zip(nodes, marks, strict=True):
+            false_down = [
+                line
+                for line in node.lines[mark:]
+                if line.endswith(" is Down") and "node-3" not in line
+            ]
+            assert false_down == [], node.node_id
+        for node in nodes:
+            assert await node.stop() == 0
         tg.cancel_scope.cancel()
 
 

@@ -319,7 +319,7 @@ class Membership:
         self._last_heard = now  # the last message from anyone
         self._heard_since_tick = False
         phase = self._rng.random()
-        self._next_sync = now + self.sync_interval * (0.5 + phase)
+        self._last_sync = now - self.sync_interval * phase  # a random phase
         self._next_reconnect = now + self.reconnect_interval * (0.5 + phase)
         self._reject_log = BoundedLog(log)
         self._limit_log = BoundedLog(log)
@@ -770,6 +770,13 @@ class Membership:
 
     # ------------------------------------------------------------------ sync and healing
 
+    def start_sync(self, addr: str, now: float, node_id: str | None = None) -> None:
+        """Start a full-state sync (push/pull) with the node at ``addr`` now; the requests
+        wait in :meth:`take_outgoing`. The engine does this by itself on join, on healing and
+        periodically; this is for tools and benchmarks."""
+        self._syncing.pop(addr, None)
+        self._start_sync(addr, node_id, now)
+
     def _start_sync(self, addr: str, node_id: str | None, now: float) -> None:
         started = self._syncing.get(addr)
         if started is not None and now - started < self.suspect_timeout:
@@ -804,9 +811,8 @@ class Membership:
                 self._syncing.pop(addr, None)
                 self._start_sync(addr, None, now)
         else:
-            if now >= self._next_sync:
-                scale = max(1.0, len(live) / _SYNC_SCALE)
-                self._next_sync = now + self.sync_interval * scale
+            if now - self._last_sync >= self.sync_interval * max(1.0, len(live) / _SYNC_SCALE):
+                self._last_sync = now
                 pick = self._members[self._rng.choice(live)]
                 self._start_sync(pick.addr, pick.id, now)
             if now >= self._next_reconnect:

@@ -10,6 +10,7 @@ instance the ``cinema`` entry point registers uses the process-wide default netw
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import ssl
@@ -23,6 +24,8 @@ from cinema._plugins import hookimpl
 from cinema.abc import Connection, Listener, Transport
 
 __all__ = ["MemoryNetwork", "MemoryTransport", "VirtualClock", "cinema_transports"]
+
+log = logging.getLogger("cinema.cluster")
 
 #: Frames buffered per direction of a connection before the sender waits.
 _BUFFER: Final = 1024
@@ -214,7 +217,16 @@ class _MemoryListener(Listener):
 
     async def serve(self, handler: Callable[[Connection], Awaitable[None]]) -> None:
         async def run(conn: Connection) -> None:
-            await handler(conn)
+            # One connection's failure is that connection's alone: a peer that hangs up
+            # mid-handshake must not take the listener (and the node) down, as it cannot
+            # on a TCP listener either.
+            try:
+                await handler(conn)
+            except* (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream):
+                log.debug("mem://%s: a connection from %s broke", self._name, conn.remote_address)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await conn.aclose()
 
         async with anyio.create_task_group() as tg:
             async for conn in self._incoming:

@@ -156,7 +156,9 @@ class ClusterNode:
             node_id=node_id,
             incarnation_at=self._engine.incarnation_at,
         )
-        self._in_flight: set[str] = set()
+        # address -> when the request in flight there began (one at a time per peer)
+        self._in_flight: dict[str, float] = {}
+        self._timeouts: dict[str, int] = {}  # address -> exchanges timed out in a row
         self._loop_tg: TaskGroup | None = None  # the gossip loop's, for messages it causes
         self._error_log = BoundedLog(log)
         self._subscribers: list[Addr[Any]] = []
@@ -325,25 +327,50 @@ class ClusterNode:
     def _send_all(self, tg: TaskGroup | None, messages: list[Outgoing]) -> None:
         if tg is None:
             return  # not gossiping: what the engine asked for waits for the next round
+        now = self._now()
         for out in messages:
             if not out.expects_reply:
                 tg.start_soon(self._notify, out.addr, out.data)
-            elif out.addr not in self._in_flight:  # else the last request is unanswered
-                self._in_flight.add(out.addr)
-                tg.start_soon(self._exchange, out.addr, out.data)
+                continue
+            began = self._in_flight.get(out.addr)
+            if began is not None:
+                if now - began < 2 * self._exchange_timeout():
+                    continue  # the last request there is still unanswered
+                # Stuck past its own timeout (a handshake waits on a lost frame, shielded):
+                # give up on that connection and try afresh.
+                self._pool.discard(out.addr)
+            self._in_flight[out.addr] = now
+            tg.start_soon(self._exchange, out.addr, out.data, now)
 
-    async def _exchange(self, address: str, data: bytes) -> None:
-        timeout = max(self.gossip_interval, self.suspect_timeout / 2)
+    def _exchange_timeout(self) -> float:
+        return max(self.gossip_interval, self.suspect_timeout / 2)
+
+    async def _exchange(self, address: str, data: bytes, began: float) -> None:
+        timeout = self._exchange_timeout()
         try:
             with anyio.fail_after(timeout):
                 client = await self._client_for(address)
                 reply = await client.request_extension(GOSSIP_EXTENSION, data)
+        except TimeoutError:
+            # Once may be a slow link (a new connection's handshake and first request may not
+            # fit one exchange): keep the connection. Twice in a row, the peer is hung: drop
+            # it, which also fails the calls waiting on it.
+            strikes = self._timeouts.get(address, 0) + 1
+            log.debug("gossip to %s timed out (%d in a row)", address, strikes)
+            if strikes >= 2:
+                self._timeouts.pop(address, None)
+                await self._drop_client(address)
+            else:
+                self._timeouts[address] = strikes
+            return
         except Exception as exc:  # every per-peer failure stays with that peer
             log.debug("gossip to %s failed: %r", address, exc)
             await self._drop_client(address)
             return
         finally:
-            self._in_flight.discard(address)
+            if self._in_flight.get(address) == began:
+                del self._in_flight[address]
+        self._timeouts.pop(address, None)
         if reply:
             self._receive(reply, address, reply=False)
 
@@ -431,6 +458,10 @@ class ClusterNode:
             async with anyio.create_task_group() as tg:
                 for out in notices:
                     tg.start_soon(self._notify, out.addr, out.data)
+            if self._loop_tg is None:
+                # The gossip loop (which closes the pool when it ends) is gone already: the
+                # notices' connections are ours to close.
+                await self._pool.aclose()
         self._dispatch_events()
 
     async def _notify(self, address: str, data: bytes) -> None:

@@ -82,12 +82,15 @@ STATUS_TO_PB: Final = {v: k for k, v in STATUS_FROM_PB.items()}
 #: ``check(address) -> bool``: whether an address can be connected to by this node.
 AddressCheck = Callable[[str], bool]
 
+# Address verdicts remembered by one check.
+_CHECK_CACHE: Final = 16384
 # Schemes whose rest is "host:port".
 _HOST_PORT_SCHEMES: Final = frozenset({"tcp", "tls", "ws", "wss"})
 
 
 def _printable(text: str) -> bool:
-    return text.isprintable() and not any(c.isspace() for c in text)
+    # isprintable() is False for every whitespace character but the plain space.
+    return text.isprintable() and " " not in text
 
 
 def _valid_host_port(rest: str) -> bool:
@@ -109,8 +112,9 @@ def address_check_for(schemes: Collection[str]) -> AddressCheck:
     control characters are never accepted.
     """
     allowed = frozenset(schemes)
+    known: dict[str, bool] = {}  # the same few addresses come again and again: remember
 
-    def check(address: str) -> bool:
+    def verdict(address: str) -> bool:
         if not address or len(address) > MAX_ID_LENGTH or not _printable(address):
             return False
         scheme, sep, rest = address.partition("://")
@@ -121,6 +125,14 @@ def address_check_for(schemes: Collection[str]) -> AddressCheck:
         if scheme in _HOST_PORT_SCHEMES:
             return _valid_host_port(rest)
         return True
+
+    def check(address: str) -> bool:
+        result = known.get(address)
+        if result is None:
+            if len(known) >= _CHECK_CACHE:
+                known.clear()  # bounded: hostile peers may send endless new addresses
+            result = known[address] = verdict(address)
+        return result
 
     return check
 
@@ -194,22 +206,26 @@ class Parsed:
 def _entry_problem(
     e: pb.MemberState, *, max_incarnation: int, max_registered: int, check: AddressCheck
 ) -> str | None:
-    if not e.id or len(e.id) > MAX_ID_LENGTH or not e.id.isprintable():
-        return f"bad member id {short(e.id)}"
+    node_id = e.id
+    if not node_id or len(node_id) > MAX_ID_LENGTH or not node_id.isprintable():
+        return f"bad member id {short(node_id)}"
     if not check(e.addr):
-        return f"unusable address {short(e.addr)} for member {short(e.id)}"
+        return f"unusable address {short(e.addr)} for member {short(node_id)}"
     if e.status not in STATUS_FROM_PB:
-        return f"bad status {e.status} for member {short(e.id)}"
+        return f"bad status {e.status} for member {short(node_id)}"
     if e.incarnation > max_incarnation:
-        return f"absurd incarnation {e.incarnation} for member {short(e.id)}"
+        return f"absurd incarnation {e.incarnation} for member {short(node_id)}"
     if e.heartbeat > MAX_HEARTBEAT:
-        return f"absurd heartbeat {e.heartbeat} for member {short(e.id)}"
+        return f"absurd heartbeat {e.heartbeat} for member {short(node_id)}"
     if e.registry_version > MAX_HEARTBEAT:
-        return f"absurd registry version for member {short(e.id)}"
-    if len(e.suspecters) > MAX_SUSPECTERS or any(
-        not s or len(s) > MAX_ID_LENGTH for s in e.suspecters
+        return f"absurd registry version for member {short(node_id)}"
+    suspecters = e.suspecters
+    if suspecters and (
+        len(suspecters) > MAX_SUSPECTERS or any(not s or len(s) > MAX_ID_LENGTH for s in suspecters)
     ):
-        return f"bad suspecters for member {short(e.id)}"
+        return f"bad suspecters for member {short(node_id)}"
+    if not e.actors:
+        return None
     if len(e.actors) > MAX_ACTORS_PER_MEMBER:
         return f"{len(e.actors)} actors for member {short(e.id)}"
     names: set[str] = set()
