@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import inspect
-from pathlib import Path
 
 import cinema.abc
 import cinema.remote
@@ -61,22 +59,3 @@ def test_abc_names() -> None:
     assert cinema.abc.__all__ == ["Connection", "Listener", "Serializer", "Transport", "hookimpl"]
     assert repr(cinema.remote.TcpTransport()) == "TcpTransport()"
     assert repr(cinema.remote.LocalNode("n")) == "LocalNode('n')"
-
-
-def test_the_package_imports_only_public_core_names() -> None:
-    # cinema-remote ships separately from cinema-core: it may use what core publishes
-    # (cinema, cinema.abc, cinema.lowlevel), never core's private modules.
-    package_dir = Path(cinema.remote.__file__).parent
-    private: list[str] = []
-    for path in sorted(package_dir.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            for name in names:
-                parts = name.split(".")
-                if parts[0] == "cinema" and len(parts) > 1 and parts[1].startswith("_"):
-                    private.append(f"{path.relative_to(package_dir)}: {name}")
-    assert private == []

@@ -7,10 +7,8 @@ from typing import Final, Generic, NoReturn, TypeVar, final
 import anyio
 from google.protobuf.message import Message as ProtoMessage
 
-from cinema._actor import Actor
-from cinema.remote._client import RemoteAddr
-from cinema.remote._errors import ConnectionLost
-from cinema.remote._rpc import Req, Resp, Rpc
+from cinema import Actor
+from cinema.remote import ConnectionLost, RemoteAddr, Rpc
 from cinema.remote.proto import wire_pb2 as pb
 
 from ._errors import ActorNotInCluster, NodeUnavailable
@@ -20,6 +18,8 @@ from ._types import NodeStatus
 __all__ = ["ClusterClient", "ClusterRemoteAddr"]
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 #: Seconds a call without ``timeout=`` may take (``ClusterClient(default_timeout=...)``).
 DEFAULT_CALL_TIMEOUT: Final = 30.0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cinema._errors import CinemaError
-from cinema.remote._errors import ConnectionLost, UnknownActor
+from cinema import CinemaError
+from cinema.remote import ConnectionLost, UnknownActor
 
 __all__ = ["ActorNotInCluster", "ClusterError", "GossipRejected", "NodeUnavailable"]
 

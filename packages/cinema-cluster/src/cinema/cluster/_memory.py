@@ -20,8 +20,7 @@ from typing import ClassVar, Final, final
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from cinema._plugins import hookimpl
-from cinema.abc import Connection, Listener, Transport
+from cinema.abc import Connection, Listener, Transport, hookimpl
 
 __all__ = ["MemoryNetwork", "MemoryTransport", "VirtualClock", "cinema_transports"]
 

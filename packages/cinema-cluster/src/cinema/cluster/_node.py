@@ -11,13 +11,9 @@ from typing import Any, Final, Self, final
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from cinema._addr import Addr
-from cinema._errors import CinemaError
-from cinema._plugins import load_plugins
+from cinema import Addr, CinemaError, load_plugins
 from cinema.abc import Connection, Transport
-from cinema.remote._client import RemoteClient
-from cinema.remote._node import RemoteHandler, Router
-from cinema.remote._server import RemoteServer, resolve_transport
+from cinema.remote import RemoteClient, RemoteHandler, RemoteServer, Router, resolve_transport
 
 from ._errors import ClusterError
 from ._membership import Membership, Outgoing

@@ -11,7 +11,7 @@ from typing import Final, final
 import anyio
 
 from cinema.abc import Connection
-from cinema.remote._client import RemoteClient
+from cinema.remote import RemoteClient
 
 __all__ = ["ConnectionPool"]
 

@@ -42,6 +42,7 @@ from ._rpc import Rpc as Rpc
 from ._rpc import rpc as rpc
 from ._server import ExtensionHandler as ExtensionHandler
 from ._server import RemoteServer as RemoteServer
+from ._server import resolve_transport as resolve_transport
 from ._tcp import TcpTransport as TcpTransport
 from ._unix import UnixTransport as UnixTransport
 from ._wire import PROTOCOL_VERSION as PROTOCOL_VERSION
@@ -85,5 +86,6 @@ __all__ = [
     "UnknownMessageType",
     "UnknownSerializer",
     "encode_frame",
+    "resolve_transport",
     "rpc",
 ]
