@@ -29,33 +29,37 @@ B = TypeVar("B", bound=Actor)
 
 
 @final
-class Context(Cell, Generic[A]):
+class Context(Generic[A]):
     """The actor's handle to the runtime, passed to every handler and hook.
 
     One context lives as long as the actor, across restarts.
     """
 
-    __slots__ = ()
+    # The runtime's record of the actor; every method delegates to it.
+    __slots__ = ("_cell",)
 
-    _addr: Addr[A]
+    def __init__(self, cell: Cell) -> None:
+        self._cell = cell
+        cell._ctx = self
 
     def __repr__(self) -> str:
-        return f"<Context of {self._addr!r}>"
+        return f"<Context of {self._cell._addr!r}>"
 
     # -- public API ----------------------------------------------------------------------------
 
     @property
     def system(self) -> ActorSystem:
         """The :class:`cinema.ActorSystem` this actor runs in."""
-        return self._system
+        return self._cell._system
 
     def address(self) -> Addr[A]:
         """This actor's own address."""
-        return self._addr
+        addr: Addr[A] = self._cell._addr
+        return addr
 
     def stop(self) -> None:
         """Stop this actor once the current message is done."""
-        self._request_stop()
+        self._cell._request_stop()
 
     def spawn_child(self, actor: B, *, mailbox_capacity: int | None = None) -> Addr[B]:
         """Spawn a child supervised with the default strategy (stop).
@@ -65,8 +69,9 @@ class Context(Cell, Generic[A]):
         :param actor: the child actor instance
         :param mailbox_capacity: bound the child's mailbox (``None``: unbounded)
         """
-        self._alive_or_raise()
-        return self._system._spawn(actor, self, None, None, mailbox_capacity)
+        cell = self._cell
+        cell._alive_or_raise()
+        return cell._system._spawn(actor, cell, None, None, mailbox_capacity)
 
     def spawn_child_with_strategy(
         self,
@@ -83,8 +88,9 @@ class Context(Cell, Generic[A]):
         :param strategy: what to do when the child fails
         :param mailbox_capacity: bound the child's mailbox (``None``: unbounded)
         """
-        self._alive_or_raise()
-        return self._system._spawn_factory(factory, strategy, self, mailbox_capacity)
+        cell = self._cell
+        cell._alive_or_raise()
+        return cell._system._spawn_factory(factory, strategy, cell, mailbox_capacity)
 
     def set_restart_group(self, group: RestartGroup) -> None:
         """Choose which of this actor's children restart together (OTP's supervisor flags).
@@ -99,7 +105,7 @@ class Context(Cell, Generic[A]):
         """
         if group not in RESTART_GROUPS:
             raise ValueError(f"group must be one of {RESTART_GROUPS}, got {group!r}")
-        self._extra().group = group
+        self._cell._extra().group = group
 
     def run_later(self, delay: float | timedelta, msg: object) -> TimerHandle:
         """Deliver ``msg`` to this actor after ``delay``.
@@ -108,7 +114,7 @@ class Context(Cell, Generic[A]):
         :param msg: a message this actor handles
         :return: a handle whose ``cancel()`` drops the delivery
         """
-        return _start_timer(self, seconds(delay, "delay"), msg, None)
+        return _start_timer(self._cell, seconds(delay, "delay"), msg, None)
 
     def run_interval(self, period: float | timedelta, msg: object) -> TimerHandle:
         """Deliver ``msg`` to this actor every ``period``, first one period from now.
@@ -122,7 +128,7 @@ class Context(Cell, Generic[A]):
         period_s = seconds(period, "period")
         if period_s <= 0:
             raise ValueError(f"period must be positive, got {period!r}")
-        return _start_timer(self, period_s, msg, period_s)
+        return _start_timer(self._cell, period_s, msg, period_s)
 
     def add_stream(self, stream: AsyncIterable[Any]) -> None:
         """Attach an async iterable; its items go to the actor's ``StreamHandler.handle``.
@@ -131,15 +137,16 @@ class Context(Cell, Generic[A]):
         by itself; an exception it raises is the actor's failure. It is dropped when the actor
         stops or restarts.
         """
-        self._alive_or_raise()
-        if self._info.handle is None:
+        cell = self._cell
+        cell._alive_or_raise()
+        if cell._info.handle is None:
             raise HandlerDefinitionError(
-                f"{type(self._actor).__qualname__} cannot take streams: it does not implement "
+                f"{type(cell._actor).__qualname__} cannot take streams: it does not implement "
                 "cinema.StreamHandler.handle"
             )
         if not hasattr(stream, "__aiter__"):
             raise TypeError(f"add_stream needs an async iterable, got {type(stream).__name__}")
-        start_stream(self, stream)
+        start_stream(cell, stream)
 
     def watch(self, addr: Addr[Actor]) -> None:
         """Receive :class:`cinema.Terminated` when the actor at ``addr`` stops for good.
@@ -149,28 +156,30 @@ class Context(Cell, Generic[A]):
 
         :raises cinema.UnhandledMessage: this actor has no handler for ``Terminated``
         """
-        if self._info.lookup(Terminated) is None:
-            raise unhandled(type(self._actor), Terminated)
-        self._alive_or_raise()
+        cell = self._cell
+        if cell._info.lookup(Terminated) is None:
+            raise unhandled(type(cell._actor), Terminated)
+        cell._alive_or_raise()
         target = addr._ctx
-        if target is self:
+        if target is cell:
             raise ValueError("an actor cannot watch itself")
         if target._state == STOPPED:
-            self._dispatcher.deliver(self, Terminated(addr))
+            cell._dispatcher.deliver(cell, Terminated(addr))
             return
-        target._extra().watchers.add(self)
-        self._extra().watching.add(target)
+        target._extra().watchers.add(cell)
+        cell._extra().watching.add(target)
 
     def unwatch(self, addr: Addr[Actor]) -> None:
         """Stop watching ``addr``; a ``Terminated`` not yet delivered is not withdrawn."""
+        cell = self._cell
         target = addr._ctx
         if target._ext is not None:
-            target._ext.watchers.discard(self)
-        if self._ext is not None:
-            self._ext.watching.discard(target)
+            target._ext.watchers.discard(cell)
+        if cell._ext is not None:
+            cell._ext.watching.discard(target)
 
 
-def _start_timer(ctx: Context[Any], delay: float, msg: object, period: float | None) -> TimerHandle:
+def _start_timer(ctx: Cell, delay: float, msg: object, period: float | None) -> TimerHandle:
     ctx._alive_or_raise()
     if ctx._info.lookup(type(msg)) is None:
         raise unhandled(type(ctx._actor), type(msg))

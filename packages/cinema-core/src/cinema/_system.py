@@ -201,9 +201,8 @@ class ActorSystem:
         ):
             raise ValueError(f"mailbox_capacity must be a positive int or None, not {capacity!r}")
         self._next_id += 1
-        ctx: Context[A] = Context(
-            self, actor, info, parent, strategy, factory, capacity, self._next_id
-        )
+        ctx = Cell(self, actor, info, parent, strategy, factory, capacity, self._next_id)
+        Context(ctx)  # the actor's public handle; the cell keeps it
         if parent is None:
             self._registry.top[ctx] = None
         else:
@@ -223,7 +222,8 @@ class ActorSystem:
         else:
             ctx._sched = True
             self._dispatcher.schedule(ctx)
-        return ctx._addr
+        addr: Addr[A] = ctx._addr
+        return addr
 
     # -- registry -----------------------------------------------------------------------------
 
