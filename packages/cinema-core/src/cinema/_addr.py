@@ -207,7 +207,7 @@ class Addr(Generic[A_co]):
                     return await self._send_queued(ctx, msg, timeout)
             ctx._sched = True
             try:
-                result = entry(ctx._actor, msg, ctx._ctx)
+                result = entry(ctx._actor, msg, ctx)
             except ReplyError:
                 # An answer, not a failure: the actor goes on as after a normal reply.
                 if ctx._mailbox or ctx._state != RUNNING:
@@ -235,7 +235,7 @@ class Addr(Generic[A_co]):
             # skipping the dispatcher (the mailbox is empty, so order is kept).
             ctx._sched = True
             fut = dispatcher.new_future()
-            args = (ctx._actor, msg, ctx._ctx)
+            args = (ctx._actor, msg, ctx)
             dispatcher.start_handler(ctx, entry.func, args, fut)
             me = current_actor.get()
             if me is not None:

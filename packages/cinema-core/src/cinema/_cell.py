@@ -21,7 +21,6 @@ from ._states import STARTING, STOPPING
 from ._supervision import RestartGroup, RestartRecord, SupervisorStrategy
 
 if TYPE_CHECKING:
-    from ._context import Context
     from ._dispatcher import Dispatcher
     from ._system import ActorSystem
     from ._timers import TimerHandle
@@ -67,7 +66,6 @@ class Cell:
         "_capacity",
         "_children",
         "_count",
-        "_ctx",
         "_dispatcher",
         "_ext",
         "_factory",
@@ -122,7 +120,6 @@ class Cell:
         self._count = 0
         self._ext: Extra | None = None
         self._id = ident
-        self._ctx: Context[Any]  # the public handle, set by Context(cell)
 
     def _new_mailbox(self) -> deque[Any]:
         # Allocated when messages arrive for an idle actor, dropped when it is idle again.

@@ -29,37 +29,33 @@ B = TypeVar("B", bound=Actor)
 
 
 @final
-class Context(Generic[A]):
+class Context(Cell, Generic[A]):
     """The actor's handle to the runtime, passed to every handler and hook.
 
     One context lives as long as the actor, across restarts.
     """
 
-    # The runtime's record of the actor; every method delegates to it.
-    __slots__ = ("_cell",)
+    __slots__ = ()
 
-    def __init__(self, cell: Cell) -> None:
-        self._cell = cell
-        cell._ctx = self
+    _addr: Addr[A]
 
     def __repr__(self) -> str:
-        return f"<Context of {self._cell._addr!r}>"
+        return f"<Context of {self._addr!r}>"
 
     # -- public API ----------------------------------------------------------------------------
 
     @property
     def system(self) -> ActorSystem:
         """The :class:`cinema.ActorSystem` this actor runs in."""
-        return self._cell._system
+        return self._system
 
     def address(self) -> Addr[A]:
         """This actor's own address."""
-        addr: Addr[A] = self._cell._addr
-        return addr
+        return self._addr
 
     def stop(self) -> None:
         """Stop this actor once the current message is done."""
-        self._cell._request_stop()
+        self._request_stop()
 
     def spawn_child(self, actor: B, *, mailbox_capacity: int | None = None) -> Addr[B]:
         """Spawn a child supervised with the default strategy (stop).
@@ -69,9 +65,8 @@ class Context(Generic[A]):
         :param actor: the child actor instance
         :param mailbox_capacity: bound the child's mailbox (``None``: unbounded)
         """
-        cell = self._cell
-        cell._alive_or_raise()
-        return cell._system._spawn(actor, cell, None, None, mailbox_capacity)
+        self._alive_or_raise()
+        return self._system._spawn(actor, self, None, None, mailbox_capacity)
 
     def spawn_child_with_strategy(
         self,
@@ -88,9 +83,8 @@ class Context(Generic[A]):
         :param strategy: what to do when the child fails
         :param mailbox_capacity: bound the child's mailbox (``None``: unbounded)
         """
-        cell = self._cell
-        cell._alive_or_raise()
-        return cell._system._spawn_factory(factory, strategy, cell, mailbox_capacity)
+        self._alive_or_raise()
+        return self._system._spawn_factory(factory, strategy, self, mailbox_capacity)
 
     def set_restart_group(self, group: RestartGroup) -> None:
         """Choose which of this actor's children restart together (OTP's supervisor flags).
@@ -105,7 +99,7 @@ class Context(Generic[A]):
         """
         if group not in RESTART_GROUPS:
             raise ValueError(f"group must be one of {RESTART_GROUPS}, got {group!r}")
-        self._cell._extra().group = group
+        self._extra().group = group
 
     def run_later(self, delay: float | timedelta, msg: object) -> TimerHandle:
         """Deliver ``msg`` to this actor after ``delay``.
@@ -114,7 +108,7 @@ class Context(Generic[A]):
         :param msg: a message this actor handles
         :return: a handle whose ``cancel()`` drops the delivery
         """
-        return _start_timer(self._cell, seconds(delay, "delay"), msg, None)
+        return _start_timer(self, seconds(delay, "delay"), msg, None)
 
     def run_interval(self, period: float | timedelta, msg: object) -> TimerHandle:
         """Deliver ``msg`` to this actor every ``period``, first one period from now.
@@ -128,7 +122,7 @@ class Context(Generic[A]):
         period_s = seconds(period, "period")
         if period_s <= 0:
             raise ValueError(f"period must be positive, got {period!r}")
-        return _start_timer(self._cell, period_s, msg, period_s)
+        return _start_timer(self, period_s, msg, period_s)
 
     def add_stream(self, stream: AsyncIterable[Any]) -> None:
         """Attach an async iterable; its items go to the actor's ``StreamHandler.handle``.
@@ -137,16 +131,15 @@ class Context(Generic[A]):
         by itself; an exception it raises is the actor's failure. It is dropped when the actor
         stops or restarts.
         """
-        cell = self._cell
-        cell._alive_or_raise()
-        if cell._info.handle is None:
+        self._alive_or_raise()
+        if self._info.handle is None:
             raise HandlerDefinitionError(
-                f"{type(cell._actor).__qualname__} cannot take streams: it does not implement "
+                f"{type(self._actor).__qualname__} cannot take streams: it does not implement "
                 "cinema.StreamHandler.handle"
             )
         if not hasattr(stream, "__aiter__"):
             raise TypeError(f"add_stream needs an async iterable, got {type(stream).__name__}")
-        start_stream(cell, stream)
+        start_stream(self, stream)
 
     def watch(self, addr: Addr[Actor]) -> None:
         """Receive :class:`cinema.Terminated` when the actor at ``addr`` stops for good.
@@ -156,30 +149,28 @@ class Context(Generic[A]):
 
         :raises cinema.UnhandledMessage: this actor has no handler for ``Terminated``
         """
-        cell = self._cell
-        if cell._info.lookup(Terminated) is None:
-            raise unhandled(type(cell._actor), Terminated)
-        cell._alive_or_raise()
+        if self._info.lookup(Terminated) is None:
+            raise unhandled(type(self._actor), Terminated)
+        self._alive_or_raise()
         target = addr._ctx
-        if target is cell:
+        if target is self:
             raise ValueError("an actor cannot watch itself")
         if target._state == STOPPED:
-            cell._dispatcher.deliver(cell, Terminated(addr))
+            self._dispatcher.deliver(self, Terminated(addr))
             return
-        target._extra().watchers.add(cell)
-        cell._extra().watching.add(target)
+        target._extra().watchers.add(self)
+        self._extra().watching.add(target)
 
     def unwatch(self, addr: Addr[Actor]) -> None:
         """Stop watching ``addr``; a ``Terminated`` not yet delivered is not withdrawn."""
-        cell = self._cell
         target = addr._ctx
         if target._ext is not None:
-            target._ext.watchers.discard(cell)
-        if cell._ext is not None:
-            cell._ext.watching.discard(target)
+            target._ext.watchers.discard(self)
+        if self._ext is not None:
+            self._ext.watching.discard(target)
 
 
-def _start_timer(ctx: Cell, delay: float, msg: object, period: float | None) -> TimerHandle:
+def _start_timer(ctx: Context[Any], delay: float, msg: object, period: float | None) -> TimerHandle:
     ctx._alive_or_raise()
     if ctx._info.lookup(type(msg)) is None:
         raise unhandled(type(ctx._actor), type(msg))

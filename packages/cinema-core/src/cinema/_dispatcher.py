@@ -197,7 +197,6 @@ class Dispatcher:
         if ctx._capacity is not None:
             return self._run_bounded(ctx, mailbox, limit)
         actor = ctx._actor
-        handle = ctx._ctx
         get = ctx._table.get
         popleft = mailbox.popleft
         count = 0
@@ -210,7 +209,7 @@ class Dispatcher:
                         return count + 1
                 else:
                     try:
-                        func(actor, item, handle)
+                        func(actor, item, ctx)
                     except Parked:
                         return count + 1
                     except BaseException as exc:
@@ -225,7 +224,6 @@ class Dispatcher:
 
     def _run_bounded(self, ctx: Cell, mailbox: deque[Any], limit: int) -> int:
         actor = ctx._actor
-        handle = ctx._ctx
         table = ctx._table
         count = 0
         while mailbox and count < limit:
@@ -238,7 +236,7 @@ class Dispatcher:
                 continue
             self._room(ctx)
             try:
-                func(actor, item, handle)
+                func(actor, item, ctx)
             except Parked:
                 break
             except BaseException as exc:
@@ -265,7 +263,7 @@ class Dispatcher:
                 if not item.fut.done():
                     item.fut.set_exception(unhandled(type(actor), type(msg)))
                 return True
-            return self._call_entry(ctx, entry, (actor, msg, ctx._ctx), item.fut)
+            return self._call_entry(ctx, entry, (actor, msg, ctx), item.fut)
         if cls is Tick:
             handle = item.handle
             handle._queued = False
@@ -277,14 +275,12 @@ class Dispatcher:
         elif cls is StreamItem:
             func = info.handle
             assert func is not None
-            args = (actor, item.item, ctx._ctx)
+            args = (actor, item.item, ctx)
             return self._call(ctx, STREAM, func, info.handle_async, args, item.ack)
         elif cls is StreamEnd:
             if info.finished is None:
                 return True
-            return self._call(
-                ctx, FINISHED, info.finished, info.finished_async, (actor, ctx._ctx), None
-            )
+            return self._call(ctx, FINISHED, info.finished, info.finished_async, (actor, ctx), None)
         else:
             # A plain message whose type this instance has no handler for: only possible when
             # a restart's factory made an instance of another class.
@@ -296,7 +292,7 @@ class Dispatcher:
         if entry is None:
             self.registry.dead_letter(msg, ctx, NO_HANDLER)
             return True
-        return self._call_entry(ctx, entry, (actor, msg, ctx._ctx), None)
+        return self._call_entry(ctx, entry, (actor, msg, ctx), None)
 
     def _call_entry(self, ctx: Cell, entry: Any, args: tuple[Any, ...], reply: Any) -> bool:
         if type(entry) is AsyncHandler:
@@ -473,7 +469,7 @@ class Dispatcher:
         mailbox.popleft()
         if reply is not None and not reply.done():
             reply.set_result(result)
-        return entry.func, (ctx._actor, msg, ctx._ctx), next_reply
+        return entry.func, (ctx._actor, msg, ctx), next_reply
 
     def _op_done(
         self,
@@ -531,10 +527,10 @@ class Dispatcher:
             ctx._up = True
             return
         if info.started_async:
-            self._start_op(ctx, STARTED, hook, (ctx._actor, ctx._ctx), None)
+            self._start_op(ctx, STARTED, hook, (ctx._actor, ctx), None)
             return
         try:
-            hook(ctx._actor, ctx._ctx)
+            hook(ctx._actor, ctx)
         except BaseException as exc:
             ctx._failure = exc
             return
@@ -659,10 +655,10 @@ class Dispatcher:
             if hook is not None and ctx._up:
                 ctx._up = False
                 if info.stopped_async:
-                    self._start_op(ctx, STOPPED_HOOK, hook, (ctx._actor, ctx._ctx), None)
+                    self._start_op(ctx, STOPPED_HOOK, hook, (ctx._actor, ctx), None)
                     return
                 try:
-                    hook(ctx._actor, ctx._ctx)
+                    hook(ctx._actor, ctx)
                 except BaseException as exc:
                     self._stop_hook_failed(ctx, exc)
             phase = ctx._phase = 3

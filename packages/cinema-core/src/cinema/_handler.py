@@ -49,9 +49,7 @@ class AsyncHandler:
         self.func = func
 
     def __call__(self, actor: object, msg: object, ctx: Any) -> None:
-        # ``ctx`` is the public Context the handler gets; the runtime works on its cell.
-        cell = ctx._cell
-        cell._dispatcher.start_handler(cell, self.func, (actor, msg, ctx), None)
+        ctx._dispatcher.start_handler(ctx, self.func, (actor, msg, ctx), None)
         raise Parked
 
 

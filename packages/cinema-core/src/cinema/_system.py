@@ -201,8 +201,9 @@ class ActorSystem:
         ):
             raise ValueError(f"mailbox_capacity must be a positive int or None, not {capacity!r}")
         self._next_id += 1
-        ctx = Cell(self, actor, info, parent, strategy, factory, capacity, self._next_id)
-        Context(ctx)  # the actor's public handle; the cell keeps it
+        ctx: Context[A] = Context(
+            self, actor, info, parent, strategy, factory, capacity, self._next_id
+        )
         if parent is None:
             self._registry.top[ctx] = None
         else:
@@ -222,8 +223,7 @@ class ActorSystem:
         else:
             ctx._sched = True
             self._dispatcher.schedule(ctx)
-        addr: Addr[A] = ctx._addr
-        return addr
+        return ctx._addr
 
     # -- registry -----------------------------------------------------------------------------
 
