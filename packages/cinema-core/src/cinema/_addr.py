@@ -16,7 +16,7 @@ from ._message import CLOSED_REASON, FULL_REASON, STOPPED_REASON, Message
 from ._states import RUNNING, STOPPING, Ask, current_actor
 
 if TYPE_CHECKING:
-    from ._context import Context
+    from ._cell import Cell
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 R = TypeVar("R")
@@ -33,7 +33,7 @@ class Addr(Generic[A_co]):
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: Context[Any]) -> None:
+    def __init__(self, ctx: Cell) -> None:
         self._ctx = ctx
 
     def __repr__(self) -> str:
@@ -86,7 +86,10 @@ class Addr(Generic[A_co]):
         ctx = self._ctx
         if type(msg) in ctx._table and ctx._open == _get_ident():
             # Fast path: a known handler; alive, unbounded, mailbox allocated, and the caller
-            # runs in the event loop's thread.
+            # runs in the event loop's thread. get_ident() is the cheapest exact per-thread
+            # check on CPython 3.11 (timeit: ~75 ns; asyncio's C _get_running_loop() ~185 ns, it
+            # calls getpid(); a threading.local read ~100 ns; a ContextVar is cheaper but is
+            # copied into worker threads by to_thread, so it cannot tell threads apart).
             ctx._mailbox.append(msg)  # type: ignore[union-attr]  # allocated when _open
             if not ctx._sched:
                 ctx._sched = True
@@ -247,14 +250,14 @@ class Addr(Generic[A_co]):
                 return await fut
         return await self._send_queued(ctx, msg, timeout)
 
-    async def _send_queued(self, ctx: Context[Any], msg: object, timeout: float | None) -> object:
+    async def _send_queued(self, ctx: Cell, msg: object, timeout: float | None) -> object:
         # The caller checked that the actor is alive, with no await since.
         if timeout is None:
             return await self._enqueue_and_wait(ctx, msg)
         with anyio.fail_after(timeout):
             return await self._enqueue_and_wait(ctx, msg)
 
-    async def _enqueue_and_wait(self, ctx: Context[Any], msg: object) -> object:
+    async def _enqueue_and_wait(self, ctx: Cell, msg: object) -> object:
         me = current_actor.get()
         if me is not None:
             _check_cycle(me, ctx)
@@ -278,7 +281,7 @@ class Addr(Generic[A_co]):
         return await _await_tracked(me, ctx, fut, None)
 
 
-def _from_thread(ctx: Context[Any], func: Callable[..., object], *args: object) -> None:
+def _from_thread(ctx: Cell, func: Callable[..., object], *args: object) -> None:
     """Run ``func(*args)`` soon in the event loop of ``ctx``'s system, from another thread."""
     try:
         ctx._dispatcher.call_soon_threadsafe(func, *args)
@@ -287,11 +290,11 @@ def _from_thread(ctx: Context[Any], func: Callable[..., object], *args: object) 
             ctx._dispatcher.registry.dead_letter(args[0], ctx, CLOSED_REASON)
 
 
-def _name(ctx: Context[Any]) -> str:
+def _name(ctx: Cell) -> str:
     return f"{type(ctx._actor).__qualname__}#{ctx._id}"
 
 
-def _check_cycle(me: Context[Any], target: Context[Any]) -> None:
+def _check_cycle(me: Cell, target: Cell) -> None:
     """Raise :class:`cinema.Deadlock` if ``me`` awaiting ``target`` closes a cycle of asks.
 
     ``me`` is the actor whose async step the current task runs. The message to ``target`` is
@@ -333,9 +336,7 @@ def _check_cycle(me: Context[Any], target: Context[Any]) -> None:
         stack.append(iter(waits.get(nxt, ())))
 
 
-async def _await_tracked(
-    me: Context[Any], target: Context[Any], fut: Any, timeout: float | None
-) -> object:
+async def _await_tracked(me: Cell, target: Cell, fut: Any, timeout: float | None) -> object:
     waits = me._dispatcher.waits
     edges = waits.get(me)
     if edges is None:

@@ -1,180 +1,46 @@
-"""The actor's context: its handle to the runtime, and the runtime's record of the actor."""
+"""The actor's context: the public handle to the runtime passed to every handler and hook.
+
+The runtime's record of the actor is :class:`Cell` (``_cell.py``); ``Context`` adds only the
+public methods on top of it.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections import deque
 from collections.abc import AsyncIterable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from ._actor import Actor
 from ._addr import Addr
-from ._errors import ActorStopped, HandlerDefinitionError
-from ._handler import ClassInfo, unhandled
+from ._cell import Cell
+from ._errors import HandlerDefinitionError
+from ._handler import unhandled
 from ._message import Terminated
-from ._states import STARTING, STOPPED, STOPPING
-from ._supervision import RESTART_GROUPS, RestartGroup, RestartRecord, SupervisorStrategy, seconds
+from ._states import STOPPED
+from ._streams import start_stream
+from ._supervision import RESTART_GROUPS, RestartGroup, SupervisorStrategy, seconds
+from ._timers import TimerHandle, start_timer
 
 if TYPE_CHECKING:
-    from ._dispatcher import Dispatcher
     from ._system import ActorSystem
-    from ._timers import TimerHandle
 
 A = TypeVar("A", bound=Actor)
 B = TypeVar("B", bound=Actor)
 
-logger = logging.getLogger("cinema")
-
-
-class Extra:
-    """Per-actor state most actors never need, allocated on first use to keep actors small."""
-
-    __slots__ = (
-        "backoff",
-        "delay",
-        "escalation",
-        "group",
-        "names",
-        "record",
-        "room",
-        "streams",
-        "timers",
-        "watchers",
-        "watching",
-    )
-
-    def __init__(self) -> None:
-        self.watchers: set[Context[Any]] = set()
-        self.watching: set[Context[Any]] = set()
-        self.timers: set[TimerHandle] = set()
-        self.streams: set[Any] = set()  # cancel scopes of stream pumps
-        self.names: set[str] = set()
-        self.record = RestartRecord()
-        self.delay = 0.0  # a backoff restart waits this long before the fresh instance
-        self.backoff: Any = None  # the cancel scope of that wait
-        self.group: RestartGroup = "one_for_one"  # how this actor's children restart
-        self.escalation: BaseException | None = None
-        self.room: deque[Any] = deque()
-
 
 @final
-class Context(Generic[A]):
+class Context(Cell, Generic[A]):
     """The actor's handle to the runtime, passed to every handler and hook.
 
     One context lives as long as the actor, across restarts.
     """
 
-    __slots__ = (
-        "_actor",
-        "_addr",
-        "_capacity",
-        "_children",
-        "_count",
-        "_dispatcher",
-        "_ext",
-        "_factory",
-        "_failure",
-        "_id",
-        "_info",
-        "_mailbox",
-        "_open",
-        "_parent",
-        "_phase",
-        "_sched",
-        "_state",
-        "_strategy",
-        "_system",
-        "_table",
-        "_up",
-        "_wait",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
-        system: ActorSystem,
-        actor: A,
-        info: ClassInfo,
-        parent: Context[Any] | None,
-        strategy: SupervisorStrategy | None,
-        factory: Callable[[], A] | None,
-        capacity: int | None,
-        ident: int,
-    ) -> None:
-        self._system = system
-        self._dispatcher: Dispatcher = system._dispatcher
-        self._actor: Any = actor
-        self._info = info
-        self._table = info.table
-        self._addr: Addr[A] = Addr(self)
-        self._mailbox: deque[Any] | None = None
-        # While do_send may append directly (alive, unbounded, the mailbox allocated): the ident
-        # of the event loop's thread, which do_send compares with its own; else 0.
-        self._open = 0
-        self._sched = False
-        self._state = STARTING
-        self._up = False  # this instance's started() completed: stopped() is due
-        self._wait = 0  # non-zero while parked: waiting for an async step or for children
-        self._phase = 0  # progress through a stop or restart sequence
-        self._parent = parent
-        self._children: set[Context[Any]] | None = None
-        self._strategy = strategy
-        self._factory = factory
-        self._failure: BaseException | None = None
-        self._capacity = capacity
-        self._count = 0
-        self._ext: Extra | None = None
-        self._id = ident
+    _addr: Addr[A]
 
     def __repr__(self) -> str:
         return f"<Context of {self._addr!r}>"
-
-    # -- internal helpers used by Addr and the dispatcher -------------------------------------
-
-    def _new_mailbox(self) -> deque[Any]:
-        # Allocated when messages arrive for an idle actor, dropped when it is idle again.
-        mailbox: deque[Any] = deque()
-        self._mailbox = mailbox
-        if self._capacity is None and self._state < STOPPING:
-            self._open = self._dispatcher.thread
-        else:
-            self._open = 0
-        return mailbox
-
-    def _set_stopping(self) -> None:
-        self._state = STOPPING
-        self._open = 0
-
-    def _extra(self) -> Extra:
-        ext = self._ext
-        if ext is None:
-            ext = self._ext = Extra()
-        return ext
-
-    def _request_stop(self) -> None:
-        if self._state >= STOPPING:
-            return
-        self._set_stopping()
-        self._phase = 0
-        ext = self._ext
-        if ext is not None and ext.backoff is not None:
-            ext.backoff.cancel()  # a restart waiting out its backoff delay: stop now instead
-        if self._mailbox:
-            # Queued messages are not handled: refuse them now, and the dispatcher's loop,
-            # which stops when the mailbox is empty, needs no per-message state check.
-            self._dispatcher.flush(self)
-        if not self._sched:
-            self._sched = True
-            self._dispatcher.schedule(self)
-
-    async def _wait_for_room(self) -> None:
-        fut = self._dispatcher.new_future()
-        self._extra().room.append(fut)
-        await fut
-
-    def _alive_or_raise(self) -> None:
-        if self._state >= STOPPING:
-            raise ActorStopped(f"{self._addr!r} is stopped")
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -242,7 +108,7 @@ class Context(Generic[A]):
         :param msg: a message this actor handles
         :return: a handle whose ``cancel()`` drops the delivery
         """
-        return self._start_timer(seconds(delay, "delay"), msg, None)
+        return _start_timer(self, seconds(delay, "delay"), msg, None)
 
     def run_interval(self, period: float | timedelta, msg: object) -> TimerHandle:
         """Deliver ``msg`` to this actor every ``period``, first one period from now.
@@ -256,15 +122,7 @@ class Context(Generic[A]):
         period_s = seconds(period, "period")
         if period_s <= 0:
             raise ValueError(f"period must be positive, got {period!r}")
-        return self._start_timer(period_s, msg, period_s)
-
-    def _start_timer(self, delay: float, msg: object, period: float | None) -> TimerHandle:
-        self._alive_or_raise()
-        if self._info.lookup(type(msg)) is None:
-            raise unhandled(type(self._actor), type(msg))
-        from ._timers import start_timer
-
-        return start_timer(self, delay, msg, period)
+        return _start_timer(self, period_s, msg, period_s)
 
     def add_stream(self, stream: AsyncIterable[Any]) -> None:
         """Attach an async iterable; its items go to the actor's ``StreamHandler.handle``.
@@ -281,8 +139,6 @@ class Context(Generic[A]):
             )
         if not hasattr(stream, "__aiter__"):
             raise TypeError(f"add_stream needs an async iterable, got {type(stream).__name__}")
-        from ._streams import start_stream
-
         start_stream(self, stream)
 
     def watch(self, addr: Addr[Actor]) -> None:
@@ -312,3 +168,10 @@ class Context(Generic[A]):
             target._ext.watchers.discard(self)
         if self._ext is not None:
             self._ext.watching.discard(target)
+
+
+def _start_timer(ctx: Context[Any], delay: float, msg: object, period: float | None) -> TimerHandle:
+    ctx._alive_or_raise()
+    if ctx._info.lookup(type(msg)) is None:
+        raise unhandled(type(ctx._actor), type(msg))
+    return start_timer(ctx, delay, msg, period)

@@ -30,7 +30,7 @@ from ._supervision import DO_ESCALATE, DO_GIVE_UP, DO_RESTART, decide
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
-    from ._context import Context
+    from ._cell import Cell
     from ._registry import Registry
 
 logger = logging.getLogger("cinema")
@@ -61,11 +61,11 @@ STOPPED_HOOK = 3
 FINISHED = 4
 
 
-def _name(ctx: Context[Any]) -> str:
+def _name(ctx: Cell) -> str:
     return f"{type(ctx._actor).__qualname__}#{ctx._id}"
 
 
-def _failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
+def _failed(ctx: Cell, msg: object, exc: BaseException) -> ActorFailed:
     error = ActorFailed(f"{_name(ctx)} failed handling {type(msg).__qualname__}: {safe_repr(exc)}")
     error.__cause__ = exc
     return error
@@ -87,19 +87,19 @@ class Dispatcher:
         self.token = anyio.lowlevel.current_token()
         self.registry = registry
         registry.deliver = self.deliver
-        self._ready: deque[Context[Any]] = deque()
+        self._ready: deque[Cell] = deque()
         self._wakeup: Future | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         # While shutting down in a hurry, async steps are not given tasks but queued here for
         # the shutdown driver (hooks run, handlers are dropped as cancelled).
         self._hurry = False
-        self._deferred: deque[tuple[Context[Any], int, Any, tuple[Any, ...], Any]] = deque()
+        self._deferred: deque[tuple[Cell, int, Any, tuple[Any, ...], Any]] = deque()
         self._ops: set[anyio.CancelScope] = set()
         # Idle worker tasks, each waiting on its future for the next async step.
         self._idle: list[Future] = []
         self._scope: anyio.CancelScope | None = None
         # Which actors' async steps await replies from which actors (for Deadlock).
-        self.waits: dict[Context[Any], list[Context[Any]]] = {}
+        self.waits: dict[Cell, list[Cell]] = {}
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the dispatcher task in the system's task group, which its other tasks share."""
@@ -114,7 +114,7 @@ class Dispatcher:
 
     # -- scheduling ---------------------------------------------------------------------------
 
-    def schedule(self, ctx: Context[Any]) -> None:
+    def schedule(self, ctx: Cell) -> None:
         """Append a scheduled actor to the ready queue and wake the dispatcher."""
         self._ready.append(ctx)
         wakeup = self._wakeup
@@ -157,7 +157,7 @@ class Dispatcher:
 
     # -- processing one actor -----------------------------------------------------------------
 
-    def _process(self, ctx: Context[Any]) -> int:
+    def _process(self, ctx: Cell) -> int:
         """Advance one scheduled actor; return how many messages it handled."""
         handled = 0
         while True:
@@ -183,7 +183,7 @@ class Dispatcher:
                 self._advance(ctx)
 
     @staticmethod
-    def _idle_now(ctx: Context[Any]) -> None:
+    def _idle_now(ctx: Cell) -> None:
         # An idle actor gives its empty mailbox back (a deque is ~760 bytes): a million actors
         # that each handled a message once stay as small as ones that never did.
         ctx._sched = False
@@ -191,7 +191,7 @@ class Dispatcher:
             ctx._mailbox = None
             ctx._open = 0
 
-    def _run_messages(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
+    def _run_messages(self, ctx: Cell, mailbox: deque[Any], limit: int) -> int:
         # The hot loop. Sync handlers are plain functions in the table and run back to back;
         # stop() empties the mailbox and ends the loop; an async handler's entry raises Parked.
         if ctx._capacity is not None:
@@ -222,7 +222,7 @@ class Dispatcher:
             return count
         return limit
 
-    def _run_bounded(self, ctx: Context[Any], mailbox: deque[Any], limit: int) -> int:
+    def _run_bounded(self, ctx: Cell, mailbox: deque[Any], limit: int) -> int:
         actor = ctx._actor
         table = ctx._table
         count = 0
@@ -249,7 +249,7 @@ class Dispatcher:
                 break
         return count
 
-    def _special(self, ctx: Context[Any], item: Any) -> bool:
+    def _special(self, ctx: Cell, item: Any) -> bool:
         """Handle a queued item that is not a plain message; False ends the actor's turn."""
         cls = type(item)
         actor = ctx._actor
@@ -294,14 +294,14 @@ class Dispatcher:
             return True
         return self._call_entry(ctx, entry, (actor, msg, ctx), None)
 
-    def _call_entry(self, ctx: Context[Any], entry: Any, args: tuple[Any, ...], reply: Any) -> bool:
+    def _call_entry(self, ctx: Cell, entry: Any, args: tuple[Any, ...], reply: Any) -> bool:
         if type(entry) is AsyncHandler:
             return self._call(ctx, HANDLER, entry.func, True, args, reply)
         return self._call(ctx, HANDLER, entry, False, args, reply)
 
     def _call(
         self,
-        ctx: Context[Any],
+        ctx: Cell,
         kind: int,
         func: Any,
         is_async: bool,
@@ -320,7 +320,7 @@ class Dispatcher:
         return ctx._state == RUNNING
 
     def _step_failed(
-        self, ctx: Context[Any], kind: int, args: tuple[Any, ...], reply: Any, exc: BaseException
+        self, ctx: Cell, kind: int, args: tuple[Any, ...], reply: Any, exc: BaseException
     ) -> bool:
         """A step raised; return whether the actor's turn goes on."""
         if kind == HANDLER and isinstance(exc, ReplyError):
@@ -340,13 +340,13 @@ class Dispatcher:
                 reply.set_result(False)
         return False
 
-    def _stop_hook_failed(self, ctx: Context[Any], exc: BaseException) -> None:
+    def _stop_hook_failed(self, ctx: Cell, exc: BaseException) -> None:
         crash_logger.error("%s: stopped() raised", _name(ctx), exc_info=exc)
         if isinstance(exc, FATAL):
             self.registry.fatal(exc)
 
     @staticmethod
-    def _answer_error(ctx: Context[Any], msg: object, reply: Any, exc: BaseException) -> None:
+    def _answer_error(ctx: Cell, msg: object, reply: Any, exc: BaseException) -> None:
         """A handler answered with a :class:`cinema.ReplyError`: the sender gets it raised."""
         if reply is not None:
             if not reply.done():
@@ -359,7 +359,7 @@ class Dispatcher:
             type(msg).__qualname__,
         )
 
-    def _room(self, ctx: Context[Any]) -> None:
+    def _room(self, ctx: Cell) -> None:
         ctx._count -= 1
         ext = ctx._ext
         if ext is not None:
@@ -372,15 +372,11 @@ class Dispatcher:
 
     # -- async steps --------------------------------------------------------------------------
 
-    def start_handler(
-        self, ctx: Context[Any], func: Any, args: tuple[Any, ...], reply: Any
-    ) -> None:
+    def start_handler(self, ctx: Cell, func: Any, args: tuple[Any, ...], reply: Any) -> None:
         """Run an async handler in a task of its own; the actor is parked until it ends."""
         self._start_op(ctx, HANDLER, func, args, reply)
 
-    def _start_op(
-        self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
-    ) -> None:
+    def _start_op(self, ctx: Cell, kind: int, func: Any, args: tuple[Any, ...], reply: Any) -> None:
         ctx._wait = WAIT_OP
         if self._hurry:
             self._deferred.append((ctx, kind, func, args, reply))
@@ -395,7 +391,7 @@ class Dispatcher:
         assert self._tg is not None
         self._tg.start_soon(self._worker, job)
 
-    async def _worker(self, job: tuple[Context[Any], int, Any, tuple[Any, ...], Any]) -> None:
+    async def _worker(self, job: tuple[Cell, int, Any, tuple[Any, ...], Any]) -> None:
         # Async steps run in pooled worker tasks: handing a step to an idle worker costs one
         # task switch, starting a task several times that. The worker's scope is what shutdown
         # cancels once the grace period is over.
@@ -414,9 +410,7 @@ class Dispatcher:
         finally:
             self._ops.discard(scope)
 
-    async def _op(
-        self, ctx: Context[Any], kind: int, func: Any, args: tuple[Any, ...], reply: Any
-    ) -> None:
+    async def _op(self, ctx: Cell, kind: int, func: Any, args: tuple[Any, ...], reply: Any) -> None:
         # The task's own context: lets send() spot an actor awaiting a reply from itself.
         current_actor.set(ctx)
         ok = False
@@ -456,7 +450,7 @@ class Dispatcher:
             self._op_done(ctx, kind, args, reply, ok, result, error)
 
     def _next_async(
-        self, ctx: Context[Any], kind: int, reply: Any, result: Any
+        self, ctx: Cell, kind: int, reply: Any, result: Any
     ) -> tuple[Any, tuple[Any, ...], Any] | None:
         """After an async handler: the next step if it is an async handler too, else None."""
         if kind != HANDLER or ctx._state != RUNNING or ctx._failure is not None:
@@ -479,7 +473,7 @@ class Dispatcher:
 
     def _op_done(
         self,
-        ctx: Context[Any],
+        ctx: Cell,
         kind: int,
         args: tuple[Any, ...],
         reply: Any,
@@ -525,7 +519,7 @@ class Dispatcher:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _start(self, ctx: Context[Any]) -> None:
+    def _start(self, ctx: Cell) -> None:
         info = ctx._info
         hook = info.started
         if hook is None:
@@ -544,7 +538,7 @@ class Dispatcher:
         if ctx._state == STARTING:
             ctx._state = RUNNING
 
-    def _on_failure(self, ctx: Context[Any]) -> None:
+    def _on_failure(self, ctx: Cell) -> None:
         exc = ctx._failure
         assert exc is not None
         ctx._failure = None
@@ -593,7 +587,7 @@ class Dispatcher:
             crash_logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
             ctx._set_stopping()
 
-    def _restart_siblings(self, ctx: Context[Any]) -> None:
+    def _restart_siblings(self, ctx: Cell) -> None:
         """A child restarts: under one-for-all or rest-for-one, its siblings restart too."""
         parent = ctx._parent
         if parent is None or parent._ext is None or parent._ext.group == "one_for_one":
@@ -613,7 +607,7 @@ class Dispatcher:
                 sibling._sched = True
                 self.schedule(sibling)
 
-    def fail(self, ctx: Context[Any], exc: BaseException) -> None:
+    def fail(self, ctx: Cell, exc: BaseException) -> None:
         """Hand a failure from outside a handler (a stream, an escalation) to supervision."""
         if ctx._state not in (STARTING, RUNNING):
             crash_logger.error("%s: failure while not running", _name(ctx), exc_info=exc)
@@ -627,17 +621,17 @@ class Dispatcher:
             self.schedule(ctx)
 
     @staticmethod
-    def failed(ctx: Context[Any], msg: object, exc: BaseException) -> ActorFailed:
+    def failed(ctx: Cell, msg: object, exc: BaseException) -> ActorFailed:
         """The :class:`cinema.ActorFailed` a sender gets when handling ``msg`` raised ``exc``."""
         return _failed(ctx, msg, exc)
 
-    def fail_inline(self, ctx: Context[Any], exc: BaseException) -> None:
+    def fail_inline(self, ctx: Cell, exc: BaseException) -> None:
         """A handler run in the sender's task raised; ``ctx`` is scheduled already."""
         ctx._failure = exc
         self._on_failure(ctx)
         self.schedule(ctx)
 
-    def _advance(self, ctx: Context[Any]) -> None:
+    def _advance(self, ctx: Cell) -> None:
         """One step of a stop or restart: children, then ``stopped``, then the end."""
         phase = ctx._phase
         if phase == 0:
@@ -681,7 +675,7 @@ class Dispatcher:
                 return
             self._recreate(ctx)
 
-    async def _backoff(self, ctx: Context[Any], ext: Any, delay: float) -> None:
+    async def _backoff(self, ctx: Cell, ext: Any, delay: float) -> None:
         # A restart under a backoff strategy waits here; stop() or shutdown cut it short.
         scope = anyio.CancelScope()
         ext.backoff = scope
@@ -696,7 +690,7 @@ class Dispatcher:
                 ctx._wait = 0
                 self.schedule(ctx)
 
-    def _recreate(self, ctx: Context[Any]) -> None:
+    def _recreate(self, ctx: Cell) -> None:
         factory = ctx._factory
         try:
             assert factory is not None
@@ -722,7 +716,7 @@ class Dispatcher:
         ctx._phase = 0
         ctx._state = STARTING
 
-    def _drop_timers_and_streams(self, ctx: Context[Any]) -> None:
+    def _drop_timers_and_streams(self, ctx: Cell) -> None:
         ext = ctx._ext
         if ext is None:
             return
@@ -744,7 +738,7 @@ class Dispatcher:
                 elif cls is not StreamEnd and cls is not Tick:
                     mailbox.append(item)
 
-    def flush(self, ctx: Context[Any]) -> None:
+    def flush(self, ctx: Cell) -> None:
         """Refuse everything still queued for a stopping actor; nothing vanishes silently."""
         mailbox = ctx._mailbox
         if mailbox:
@@ -770,7 +764,7 @@ class Dispatcher:
                 if not fut.done():
                     fut.set_result(None)
 
-    def finalize(self, ctx: Context[Any]) -> None:
+    def finalize(self, ctx: Cell) -> None:
         """The actor has stopped for good: tell everyone who needs to know."""
         ctx._state = STOPPED
         ctx._open = 0
@@ -814,11 +808,11 @@ class Dispatcher:
             )
         self.registry.finalized(ctx)
 
-    def deliver(self, ctx: Context[Any], msg: object) -> None:
+    def deliver(self, ctx: Cell, msg: object) -> None:
         """Queue a runtime message (``Terminated``) for ``ctx``, past any mailbox bound."""
         self.enqueue(ctx, Sys(msg))
 
-    def enqueue(self, ctx: Context[Any], item: object) -> bool:
+    def enqueue(self, ctx: Cell, item: object) -> bool:
         """Queue a runtime item; False (and a dead letter if it matters) if ``ctx`` is dead."""
         if ctx._state >= STOPPING:
             if isinstance(item, Sys):

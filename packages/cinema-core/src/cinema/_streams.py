@@ -11,16 +11,16 @@ from ._backend import cancelled_from_outside
 from ._envelopes import StreamEnd, StreamItem
 
 if TYPE_CHECKING:
-    from ._context import Context
+    from ._cell import Cell
 
 
-def start_stream(ctx: Context[Any], stream: AsyncIterable[Any]) -> None:
+def start_stream(ctx: Cell, stream: AsyncIterable[Any]) -> None:
     scope = anyio.CancelScope()
     ctx._extra().streams.add(scope)
     ctx._dispatcher.start_soon(_pump, ctx, stream, scope)
 
 
-async def _pump(ctx: Context[Any], stream: AsyncIterable[Any], scope: anyio.CancelScope) -> None:
+async def _pump(ctx: Cell, stream: AsyncIterable[Any], scope: anyio.CancelScope) -> None:
     dispatcher = ctx._dispatcher
     ended = False
     iterator: AsyncIterator[Any] | None = None

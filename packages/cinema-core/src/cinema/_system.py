@@ -6,7 +6,7 @@ import logging
 from _thread import get_ident
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar, final, overload
+from typing import TYPE_CHECKING, Self, TypeVar, final, overload
 
 import anyio
 import anyio.abc
@@ -14,6 +14,7 @@ import anyio.abc
 from ._actor import Actor
 from ._addr import Addr
 from ._backend import close_task_group
+from ._cell import Cell
 from ._context import Context
 from ._dispatcher import Dispatcher
 from ._errors import ActorStopped, CinemaError, NameTaken
@@ -119,7 +120,7 @@ class ActorSystem:
             for ctx in list(self._registry.top):
                 self._abandon(ctx)
 
-    def _abandon(self, ctx: Context[Any]) -> None:
+    def _abandon(self, ctx: Cell) -> None:
         for child in list(ctx._children or ()):
             self._abandon(child)
         if ctx._state != STOPPED:
@@ -156,7 +157,7 @@ class ActorSystem:
         self,
         factory: Callable[[], A],
         strategy: SupervisorStrategy,
-        parent: Context[Any] | None,
+        parent: Cell | None,
         capacity: int | None,
     ) -> Addr[A]:
         if not callable(factory):
@@ -177,7 +178,7 @@ class ActorSystem:
     def _spawn(
         self,
         actor: A,
-        parent: Context[Any] | None,
+        parent: Cell | None,
         strategy: SupervisorStrategy | None,
         factory: Callable[[], A] | None,
         capacity: int | None,
@@ -200,7 +201,9 @@ class ActorSystem:
         ):
             raise ValueError(f"mailbox_capacity must be a positive int or None, not {capacity!r}")
         self._next_id += 1
-        ctx = Context(self, actor, info, parent, strategy, factory, capacity, self._next_id)
+        ctx: Context[A] = Context(
+            self, actor, info, parent, strategy, factory, capacity, self._next_id
+        )
         if parent is None:
             self._registry.top[ctx] = None
         else:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 import anyio
 
 from ._envelopes import Tick
 
 if TYPE_CHECKING:
-    from ._context import Context
+    from ._cell import Cell
 
 
 @final
@@ -21,7 +21,7 @@ class TimerHandle:
 
     __slots__ = ("_cancelled", "_ctx", "_queued", "_scope")
 
-    def __init__(self, ctx: Context[Any]) -> None:
+    def __init__(self, ctx: Cell) -> None:
         self._ctx = ctx
         self._scope = anyio.CancelScope()
         self._cancelled = False
@@ -47,7 +47,7 @@ class TimerHandle:
         return f"<TimerHandle {'cancelled' if self._cancelled else 'active'}>"
 
 
-def start_timer(ctx: Context[Any], delay: float, msg: object, period: float | None) -> TimerHandle:
+def start_timer(ctx: Cell, delay: float, msg: object, period: float | None) -> TimerHandle:
     handle = TimerHandle(ctx)
     ctx._extra().timers.add(handle)
     deadline = anyio.current_time() + delay
@@ -56,7 +56,7 @@ def start_timer(ctx: Context[Any], delay: float, msg: object, period: float | No
 
 
 async def _run(
-    ctx: Context[Any], handle: TimerHandle, deadline: float, msg: object, period: float | None
+    ctx: Cell, handle: TimerHandle, deadline: float, msg: object, period: float | None
 ) -> None:
     enqueue = ctx._dispatcher.enqueue
     try:
