@@ -154,6 +154,7 @@ class _Member:
         "status",
         "status_since",
         "suspecters",
+        "verdict_heartbeat",
     )
 
     def __init__(self, id: str, addr: str, now: float) -> None:
@@ -171,6 +172,9 @@ class _Member:
         self.probe_since: float | None = None
         # Ids of the nodes that suspect it on their own (for SUSPECT), in order.
         self.suspecters: dict[str, None] = {}
+        # The newest heartbeat an accusation of it (Suspect, Down) was made on: a heartbeat
+        # heard second hand refutes the accusation only if it is well beyond this one.
+        self.verdict_heartbeat = 0
         # A claim about it that we did not adopt (made on older news): told to it, to refute.
         self.accused: NodeStatus | None = None
         # An address it was announced at, not yet confirmed by an answer from there.
@@ -316,6 +320,7 @@ class Membership:
         self._syncing: dict[str, float] = {}
         self._synced_with: dict[str, float] = {}  # member id -> last sync with it
         self._last_tick: float | None = None
+        self._period: float | None = None  # the measured time between our rounds
         self._last_heard = now  # the last message from anyone
         self._heard_since_tick = False
         phase = self._rng.random()
@@ -526,6 +531,8 @@ class Membership:
             gap = now - self._last_tick
             if gap > self.suspect_timeout / 2:
                 self._after_pause(gap, now)
+            elif gap > 0:
+                self._period = gap if self._period is None else 0.75 * self._period + 0.25 * gap
         self._last_tick = now
         me.heartbeat += 1
         me.encoded = None
@@ -580,9 +587,11 @@ class Membership:
         self._heard_since_tick = True
         prior = self._members.get(sender.id)
         was_down = prior is not None and prior.status is NodeStatus.DOWN
-        self._merge(sender, now, answered_from=peer if not reply else None)
+        self._merge(sender, now, answered_from=peer if not reply else None, direct=True)
+        relayed = set(parsed.relayed)
         for entry in entries[1:]:
-            self._merge(entry, now)
+            # A helper's relayed answer carries the member as the helper just heard it.
+            self._merge(entry, now, direct=entry.id in relayed)
         heard = self._members.get(sender.id)
         if heard is not None and heard is not self._me and heard.addr == sender.addr:
             self._heard_from(heard, now)
@@ -694,6 +703,7 @@ class Membership:
                 continue
             if m.status is NodeStatus.UP:
                 m.suspecters = {self.id: None}
+                m.verdict_heartbeat = m.heartbeat
                 self._set_status(m, NodeStatus.SUSPECT, started + threshold, now)
                 self._rumor(node_id)
             elif self.id not in m.suspecters and len(m.suspecters) < MAX_SUSPECTERS:
@@ -1083,7 +1093,14 @@ class Membership:
             self._set_actors(me, {n: (t, max(at, floor)) for n, (t, at) in me.actors.items()})
             me.registry_version += 1
 
-    def _merge(self, e: pb.MemberState, now: float, *, answered_from: str | None = None) -> None:
+    def _merge(
+        self,
+        e: pb.MemberState,
+        now: float,
+        *,
+        answered_from: str | None = None,
+        direct: bool = False,
+    ) -> None:
         if e.id == self.id:
             self._merge_self(e, now)
             return
@@ -1107,6 +1124,7 @@ class Membership:
             if status is NodeStatus.SUSPECT:
                 m.status_since = self._clamp_since(since, now)
                 m.suspecters = _suspecters(e)
+            m.verdict_heartbeat = e.heartbeat
             self._members[e.id] = m
             m.registry_version = -1
             self._adopt_actors(m, e)
@@ -1146,6 +1164,7 @@ class Membership:
                 m.status = status
                 m.status_since = self._clamp_since(since, now)
             m.suspecters = _suspecters(e) if status is NodeStatus.SUSPECT else {}
+            m.verdict_heartbeat = e.heartbeat
             m.registry_version = -1  # any registry of the new life replaces the old one
             self._adopt_actors(m, e)
             self._after_status_change(m, old, now)
@@ -1153,42 +1172,92 @@ class Membership:
             return
         if e.incarnation < m.incarnation or m.status is NodeStatus.LEFT:
             return  # stale, or final for this life
-        changed = False
-        if e.heartbeat > m.heartbeat:
-            # Newer news of this life than ours (the member produced it after what we knew):
-            # it is alive news, and outranks whatever we concluded before.
-            m.heartbeat = e.heartbeat
-            m.encoded = None
-            m.last_direct = max(m.last_direct, now)
-            m.awaiting = None
-            m.probe_since = None
-            self._probing.pop(m.id, None)
-            if status is NodeStatus.UP:
-                if m.status is not NodeStatus.UP:
-                    self._set_status(m, NodeStatus.UP, now, now)
-                    changed = True
-            elif _RANK[status] > _RANK[m.status]:
-                self._adopt_claim(m, e, status, since, now)
-                changed = True
-            elif status is NodeStatus.SUSPECT and m.status is NodeStatus.SUSPECT:
-                changed = self._merge_suspecters(m, e)
-        elif e.heartbeat == m.heartbeat:
-            if _RANK[status] > _RANK[m.status]:
-                self._adopt_claim(m, e, status, since, now)
-                changed = True
-            elif status is NodeStatus.SUSPECT and m.status is NodeStatus.SUSPECT:
-                changed = self._merge_suspecters(m, e)
-        elif _RANK[status] > _RANK[m.status] and m.status is NodeStatus.UP:
-            # An accusation made on older news than ours: not adopted; tell the member, so
-            # that it refutes wherever the accusation went.
-            m.accused = status
-            self._tell[m.id] = None
-        elif status is NodeStatus.SUSPECT and m.status is NodeStatus.SUSPECT:
-            changed = self._merge_suspecters(m, e)
+        if m.status is NodeStatus.UP:
+            changed = self._merge_into_up(m, e, status, since, now)
+        else:
+            direct = direct and e.addr == m.addr
+            changed = self._merge_into_verdict(m, e, status, since, now, direct=direct)
         if e.registry_version > m.registry_version:
             changed = self._adopt_actors(m, e) or changed
         if changed:
             self._rumor(e.id)
+
+    def _merge_into_up(
+        self, m: _Member, e: pb.MemberState, status: NodeStatus, since: float, now: float
+    ) -> bool:
+        # An entry of this life about a member we hold Up; True if our entry changed.
+        known = m.heartbeat
+        if e.heartbeat > known:
+            # Newer news of this life than ours (the member produced it after what we knew).
+            self._alive_news(m, e.heartbeat, now)
+        if status is NodeStatus.UP:
+            return False
+        if e.heartbeat >= known:
+            self._adopt_claim(m, e, status, since, now)
+            return True
+        # An accusation made on older news than ours: not adopted; tell the member, so that
+        # it refutes wherever the accusation went.
+        m.accused = status
+        self._tell[m.id] = None
+        return False
+
+    def _merge_into_verdict(
+        self,
+        m: _Member,
+        e: pb.MemberState,
+        status: NodeStatus,
+        since: float,
+        now: float,
+        *,
+        direct: bool,
+    ) -> bool:
+        # An entry of this life about a member we hold Suspect or Down.
+        if status is NodeStatus.UP:
+            # Only the member itself refutes an accusation (a higher incarnation, or its own
+            # message or answer), or a heartbeat it produced well after the accusation was made:
+            # a heartbeat others heard before it (a dead node's last words, slowly spread by
+            # the random entries) is no proof of life since.
+            beyond = m.verdict_heartbeat + (0 if direct else self._silence_beats())
+            if e.heartbeat > beyond and (direct or e.heartbeat > m.heartbeat):
+                self._alive_news(m, max(e.heartbeat, m.heartbeat), now)
+                self._set_status(m, NodeStatus.UP, now, now)
+                return True
+            if e.heartbeat > m.heartbeat:
+                # Not a refutation, but the newest heartbeat we know: our accusation is made on
+                # it from now on, so that those who heard it too adopt the accusation.
+                m.heartbeat = e.heartbeat
+                m.encoded = None
+            return False
+        if e.heartbeat > m.heartbeat:
+            m.heartbeat = e.heartbeat
+            m.encoded = None
+        if e.heartbeat < m.verdict_heartbeat:
+            # Made on older news than our own accusation: it can only add a suspecter.
+            if status is NodeStatus.SUSPECT and m.status is NodeStatus.SUSPECT:
+                return self._merge_suspecters(m, e)
+            return False
+        m.verdict_heartbeat = max(m.verdict_heartbeat, e.heartbeat)
+        if _RANK[status] > _RANK[m.status]:
+            self._adopt_claim(m, e, status, since, now)
+            return True
+        if status is NodeStatus.SUSPECT and m.status is NodeStatus.SUSPECT:
+            return self._merge_suspecters(m, e)
+        return False
+
+    def _alive_news(self, m: _Member, heartbeat: int, now: float) -> None:
+        m.heartbeat = heartbeat
+        m.encoded = None
+        m.last_direct = max(m.last_direct, now)
+        m.awaiting = None
+        m.probe_since = None
+        self._probing.pop(m.id, None)
+
+    def _silence_beats(self) -> int:
+        """Heartbeats a live member produces in the silence a suspicion takes at least (one
+        ``suspect_timeout``), at the rate of our own rounds (10 until two rounds are seen)."""
+        if self._period is None:
+            return 10
+        return max(1, int(self.suspect_timeout / self._period))
 
     def _adopt_claim(
         self, m: _Member, e: pb.MemberState, status: NodeStatus, since: float, now: float
@@ -1196,6 +1265,7 @@ class Membership:
         suspecters = _suspecters(e) if status is NodeStatus.SUSPECT else {}
         self._set_status(m, status, self._clamp_since(min(since, now), now), now)
         m.suspecters = suspecters
+        m.verdict_heartbeat = max(m.verdict_heartbeat, e.heartbeat)
 
     def _clamp_since(self, since: float, now: float) -> float:
         # A claimed age beyond any timeout would skip the wait others get to refute.
