@@ -212,7 +212,7 @@ _DIGEST = """
 import hashlib
 from cinema.cluster import Simulation
 sim = Simulation(seed=5, gossip_interval=0.5, suspect_timeout=5.0)
-sim.add_cluster(f"n{i:02d}" for i in range(25))
+sim.add_cluster(f"n{i:02d}" for i in range(15))
 sim.network.loss = 0.1
 sim.kill("n07")
 sim.run_rounds(40)
