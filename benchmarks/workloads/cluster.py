@@ -299,7 +299,7 @@ WORKLOADS = [
     _gossip_workload(1000, 100),
     _gossip_workload(3000, 100),
     *(_loss_workload(n, 50, 0.1) for n in (100, 300, 1000)),
-    *(_loss_workload(n, 50, loss) for n in (100, 300) for loss in (0.2, 0.3)),
+    *(_loss_workload(n, 50, loss) for n in (100, 300, 1000) for loss in (0.2, 0.3)),
     Workload(
         name="pause[30]",
         title="a node paused for 4 suspect timeouts resumes: rounds before a false Down of a"

@@ -91,7 +91,10 @@ def test_a_joiner_knows_everyone_and_every_actor_within_2_log2_n_plus_2_rounds()
 
 
 def test_a_crash_is_down_everywhere_within_two_suspect_timeouts_and_three_rounds() -> None:
-    sim = cluster(100)
+    # In this run a few nodes hear the victim's last heartbeat after its suspecters did; the
+    # engine used to take that second-hand news as proof of life, clear the suspicion
+    # everywhere and start over (29 rounds).
+    sim = cluster(100, seed=6)
     sim.network.loss = 0.05
     sim.kill("n042")
     took = sim.run_until(lambda: sim.everyone_sees("n042", DOWN), timeout=10 * TIMEOUT)
@@ -209,7 +212,7 @@ _DIGEST = """
 import hashlib
 from cinema.cluster import Simulation
 sim = Simulation(seed=5, gossip_interval=0.5, suspect_timeout=5.0)
-sim.add_cluster(f"n{i:02d}" for i in range(25))
+sim.add_cluster(f"n{i:02d}" for i in range(15))
 sim.network.loss = 0.1
 sim.kill("n07")
 sim.run_rounds(40)

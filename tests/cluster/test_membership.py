@@ -160,7 +160,7 @@ def test_accusation_on_older_news_is_not_adopted_and_the_accused_is_told() -> No
     assert described["b"].status == pb.MEMBER_STATUS_SUSPECT
 
 
-def test_suspicion_beats_alive_at_same_heartbeat_and_newer_news_beats_it() -> None:
+def test_suspicion_beats_alive_at_same_heartbeat_and_only_the_member_refutes_it() -> None:
     a = engine("a")
     a.add_member(Node("b", "mem://b"), 0.0)
     a.receive(gossip(entry("c"), entry("b", heartbeat=3)), 0.1, reply=False)
@@ -168,13 +168,59 @@ def test_suspicion_beats_alive_at_same_heartbeat_and_newer_news_beats_it() -> No
     a.receive(gossip(entry("c"), suspect), 0.2, reply=False)
     a.receive(gossip(entry("c"), entry("b", heartbeat=3)), 0.25, reply=False)
     assert a.status_of("b") is NodeStatus.SUSPECT
-    # b beat again after the suspicion began: alive
+    # a later heartbeat heard second hand, within the silence a suspicion takes (10 rounds):
+    # it may predate the suspicion, so it is no proof of life since
     a.receive(gossip(entry("c"), entry("b", heartbeat=9)), 0.3, reply=False)
-    assert a.status_of("b") is NodeStatus.UP
-    down = entry("b", status=pb.MEMBER_STATUS_DOWN, heartbeat=9)
+    assert a.status_of("b") is NodeStatus.SUSPECT
+    down = entry("b", status=pb.MEMBER_STATUS_DOWN, heartbeat=3)
     a.receive(gossip(entry("c"), down), 0.4, reply=False)
     assert a.status_of("b") is NodeStatus.DOWN
-    a.receive(gossip(entry("c"), entry("b", incarnation=WALL + 1)), 0.5, reply=False)
+    # one produced a whole suspect_timeout of rounds after the accusation: b lives on
+    a.receive(gossip(entry("c"), entry("b", heartbeat=14)), 0.5, reply=False)
+    assert a.status_of("b") is NodeStatus.UP
+    a.receive(gossip(entry("c"), entry("b", status=pb.MEMBER_STATUS_DOWN, heartbeat=14)), 0.6)
+    assert a.status_of("b") is NodeStatus.DOWN
+    a.receive(gossip(entry("c"), entry("b", incarnation=WALL + 1)), 0.7, reply=False)
+    assert a.status_of("b") is NodeStatus.UP
+
+
+def test_a_dead_members_last_heartbeat_heard_second_hand_does_not_clear_its_suspicion() -> None:
+    # a suspects b on its own, having heard heartbeat 4 last; b's last message (heartbeat 5)
+    # went to another node just before b died, and reaches a second hand only after a began to
+    # suspect b. Only b itself could refute, so the suspicion runs its course.
+    a = engine("a")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    a.add_member(Node("c", "mem://c"), 0.0)
+    a.receive(gossip(entry("b", heartbeat=4)), 0.5, reply=False)
+    seen: dict[float, NodeStatus] = {}
+    for k in range(6, 80):
+        t = round(k * 0.1, 6)
+        a.tick(t)
+        # c keeps talking to a, and its random entries carry b's last heartbeat it knows
+        last = 4 if t < 1.8 else 5
+        a.receive(gossip(entry("c", heartbeat=k), entry("b", heartbeat=last)), t, reply=False)
+        status = a.status_of("b")
+        assert status is not None
+        seen[t] = status
+    suspected = first(seen, NodeStatus.SUSPECT)
+    assert suspected < 1.8
+    assert NodeStatus.UP not in {s for t, s in seen.items() if t >= suspected}
+    assert first(seen, NodeStatus.DOWN) <= suspected + 6 * 1.0
+    # ... and its accusation now carries heartbeat 5, so that c, which heard 5, adopts it
+    out = [o for o in a.tick(8.0) if o.addr == "mem://c"]
+    described = {e.id: e for e in pb.Gossip.FromString(out[0].data).members}
+    assert described["b"].heartbeat == 5
+    assert described["b"].status != pb.MEMBER_STATUS_UP
+
+
+def test_the_suspected_members_own_message_clears_its_suspicion() -> None:
+    a, b = engine("a"), engine("b")
+    a.add_member(Node("b", "mem://b"), 0.0)
+    exchange(a, b, 0.1)
+    run(a, 0.2, 1.2)
+    assert a.status_of("b") is NodeStatus.SUSPECT
+    (hello,) = [o for o in b.tick(1.3) if o.addr == "mem://a"]  # b had not heard of it yet
+    a.receive(hello.data, 1.3)
     assert a.status_of("b") is NodeStatus.UP
 
 

@@ -17,15 +17,25 @@ if str(ROOT) not in sys.path:
 from examples.cluster_demo import KvProcess, expect, free_ports, wait_for_members  # noqa: E402
 
 OPTIONS = ["--gossip-interval", "0.1", "--suspect-timeout", "0.5"]
+# The nodes under test are the child processes: each test runs once per backend they run on
+# (examples/distributed-kv's --backend); the harness that drives them runs on asyncio.
+CHILD_BACKENDS = pytest.mark.parametrize("child_backend", ["asyncio", "trio"])
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 @pytest.mark.anyio
-async def test_three_processes_membership_calls_and_failure_detection() -> None:
+@CHILD_BACKENDS
+async def test_three_processes_membership_calls_and_failure_detection(child_backend: str) -> None:
     ports = free_ports(3)
     seed = f"127.0.0.1:{ports[0]}"
-    n1 = KvProcess("node-1", ports[0], None, OPTIONS)
-    n2 = KvProcess("node-2", ports[1], seed, OPTIONS)
-    n3 = KvProcess("node-3", ports[2], seed, OPTIONS)
+    options = [*OPTIONS, "--backend", child_backend]
+    n1 = KvProcess("node-1", ports[0], None, options)
+    n2 = KvProcess("node-2", ports[1], seed, options)
+    n3 = KvProcess("node-3", ports[2], seed, options)
     async with n1, n2, n3, anyio.create_task_group() as tg:
         for node in (n1, n2, n3):
             await node.start(tg)
@@ -58,11 +68,13 @@ async def test_three_processes_membership_calls_and_failure_detection() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_paused_process_coming_back_marks_no_healthy_node_down() -> None:
+@CHILD_BACKENDS
+async def test_a_paused_process_coming_back_marks_no_healthy_node_down(child_backend: str) -> None:
     ports = free_ports(4)
     seed = f"127.0.0.1:{ports[0]}"
+    options = [*OPTIONS, "--backend", child_backend]
     nodes = [
-        KvProcess(f"node-{i + 1}", port, None if i == 0 else seed, OPTIONS)
+        KvProcess(f"node-{i + 1}", port, None if i == 0 else seed, options)
         for i, port in enumerate(ports)
     ]
     async with nodes[0], nodes[1], nodes[2], nodes[3], anyio.create_task_group() as tg:

@@ -17,7 +17,9 @@ INTERVAL, TIMEOUT = 0.1, 1.0
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
-    n=st.integers(min_value=3, max_value=14),
+    # up to 10 nodes: every phase (partition, heal, crash, restart) shows from 3; more only
+    # makes each example slower
+    n=st.integers(min_value=3, max_value=10),
     seed=st.integers(min_value=0, max_value=10_000),
     loss=st.sampled_from([0.0, 0.05, 0.1]),
     split=st.integers(min_value=1, max_value=13),
