@@ -25,3 +25,14 @@ class TestSqliteJournal(JournalSpec, SnapshotStoreSpec, PerfSpec):
 
     def journal_url(self) -> str:
         return self.url
+
+
+class TestPostgresJournal(JournalSpec, SnapshotStoreSpec, PerfSpec):
+    perf_events = 1_000
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_url: str) -> None:
+        self.url = postgres_url
+
+    def journal_url(self) -> str:
+        return self.url

@@ -8,12 +8,13 @@ import types
 import typing
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, Union, get_args, get_origin
 
 from cinema import Actor, ActorSystem, Context
 
 from ._codec import register_types
-from ._errors import EventDecodeError, PersistenceError, RecoveryFailed, SequenceGap
+from ._errors import PersistenceError, RecoveryFailed, SequenceGap
 from ._journal import Journal
 from ._rows import SnapshotCriteria
 
@@ -69,8 +70,9 @@ class PersistentActor(Actor, Generic[E]):
     :meth:`restore`; a snapshot is saved after every N events, the newest ``keep_snapshots``
     are kept. A snapshot that fails to load falls back to an older one, then to a full replay.
 
-    The event types named in ``PersistentActor[E]`` (a class or a union) are registered for
-    decoding when the subclass is defined.
+    The event types named in ``PersistentActor[E]`` (a class or a union), and the snapshot type
+    annotated on :meth:`snapshot_state` or :meth:`restore`, are registered for decoding when
+    the subclass is defined (others: :func:`register_types`).
     """
 
     persistence_id: str
@@ -90,6 +92,15 @@ class PersistentActor(Actor, Generic[E]):
             if isinstance(origin, type) and issubclass(origin, PersistentActor):
                 for arg in get_args(base):
                     register_types(*_flatten(arg))
+        # The snapshot type, from the annotations of snapshot_state() / restore().
+        for name, key in (("snapshot_state", "return"), ("restore", "state")):
+            func = cls.__dict__.get(name)
+            if func is not None:
+                try:
+                    hint = typing.get_type_hints(func).get(key)
+                except Exception:
+                    continue  # an unresolvable annotation: register_types() is the way then
+                register_types(*_flatten(hint))
         own_started = cls.__dict__.get("started")
         if own_started is not None and not getattr(own_started, "_cinema_wrapped", False):
             cls.started = _recover_first(own_started)  # type: ignore[method-assign]
@@ -108,8 +119,7 @@ class PersistentActor(Actor, Generic[E]):
     def snapshot_state(self) -> object:
         """The state to snapshot, as an object a serializer handles."""
         raise NotImplementedError(
-            f"{type(self).__qualname__} sets snapshot_every but does not implement"
-            " snapshot_state()"
+            f"{type(self).__qualname__} sets snapshot_every but does not implement snapshot_state()"
         )
 
     def restore(self, state: Any) -> None:
@@ -153,19 +163,17 @@ class PersistentActor(Actor, Generic[E]):
             state.last_snapshot = last
         highest = await journal.highest_sequence_nr(pid)
         first = True
-        async for row in journal.rows(pid, last + 1):
-            if not first and row.sequence_nr != last + 1:
-                raise SequenceGap(pid, last + 1, f"the next stored event is {row.sequence_nr}")
-            first = False
-            try:
-                event = journal.decode(row)
-            except EventDecodeError:
-                raise
-            try:
-                self.apply(event)
-            except Exception as exc:
-                raise RecoveryFailed(pid, row.sequence_nr, f"apply() raised {exc!r}") from exc
-            last = row.sequence_nr
+        async with aclosing(journal.rows(pid, last + 1)) as rows:
+            async for row in rows:
+                if not first and row.sequence_nr != last + 1:
+                    raise SequenceGap(pid, last + 1, f"the next stored event is {row.sequence_nr}")
+                first = False
+                event = journal.decode(row)  # EventDecodeError names pid and number
+                try:
+                    self.apply(event)
+                except Exception as exc:
+                    raise RecoveryFailed(pid, row.sequence_nr, f"apply() raised {exc!r}") from exc
+                last = row.sequence_nr
         if not first and last < highest:
             raise SequenceGap(pid, last + 1, f"events {last + 1}..{highest} are missing")
         state.sequence_nr = max(last, highest)
@@ -235,8 +243,9 @@ class PersistentActor(Actor, Generic[E]):
         :raises JournalUnavailable: the store failed.
         """
         state = self._cinema_writer()
-        await state.journal.save_snapshot(self.persistence_id, state.sequence_nr,
-                                          self.snapshot_state())
+        snapshot = self.snapshot_state()
+        register_types(type(snapshot))
+        await state.journal.save_snapshot(self.persistence_id, state.sequence_nr, snapshot)
         state.last_snapshot = state.sequence_nr
         keep = max(1, self.keep_snapshots)
         kept = await state.journal.snapshots(self.persistence_id, limit=keep + 1)
@@ -251,15 +260,20 @@ class PersistentActor(Actor, Generic[E]):
         try:
             await self.save_snapshot()
         except Exception:
-            log.warning("%r: saving a snapshot at %d failed", self.persistence_id,
-                        state.sequence_nr, exc_info=True)
+            log.warning(
+                "%r: saving a snapshot at %d failed",
+                self.persistence_id,
+                state.sequence_nr,
+                exc_info=True,
+            )
             state.last_snapshot = state.sequence_nr
 
     async def delete_events(self, to_sequence_nr: int) -> None:
         """Delete this actor's events up to ``to_sequence_nr`` (usually after a snapshot)."""
         state = self._cinema_writer()
-        await state.journal.delete_events(self.persistence_id, min(to_sequence_nr,
-                                                                   state.sequence_nr))
+        await state.journal.delete_events(
+            self.persistence_id, min(to_sequence_nr, state.sequence_nr)
+        )
 
 
 def _recover_first(started: Callable[..., Any]) -> Callable[..., Any]:

@@ -59,8 +59,9 @@ class RecoveryFailed(PersistenceError):
     instead of running on wrong state. Names the persistence id and the sequence number."""
 
     def __init__(self, persistence_id: str, sequence_nr: int, reason: str) -> None:
-        super().__init__(f"recovery of {persistence_id!r} failed at sequence number "
-                         f"{sequence_nr}: {reason}")
+        super().__init__(
+            f"recovery of {persistence_id!r} failed at sequence number {sequence_nr}: {reason}"
+        )
         self.persistence_id = persistence_id
         self.sequence_nr = sequence_nr
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any, Final, final
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import aclosing, asynccontextmanager
+from functools import partial
+from typing import Any, Final, TypeVar, final
 
 import anyio
 
@@ -36,6 +37,8 @@ MAX_SEQUENCE_NR: Final = 2**63 - 1
 
 # Rows per store read: recovery and queries page through the journal this many at a time.
 _PAGE: Final = 2000
+
+T = TypeVar("T")
 
 
 class _Write:
@@ -137,8 +140,9 @@ class Journal:
                 if not isinstance(tag, str) or not tag:
                     raise ValueError(f"tags must be non-empty strings, got {tag!r}")
             rows.append(
-                StoredEvent(persistence_id, sequence_nr + i, serializer, type_name, payload,
-                            event_tags)
+                StoredEvent(
+                    persistence_id, sequence_nr + i, serializer, type_name, payload, event_tags
+                )
             )
         if not rows:
             return
@@ -163,32 +167,31 @@ class Journal:
         try:
             # ``mine`` is first in the queue (a leader only hands over to the first waiter), so
             # one round writes it.
-            if True:
-                mine.lead = False
-                group = self._queue[: self.max_batch]
-                del self._queue[: len(group)]
+            mine.lead = False
+            group = self._queue[: self.max_batch]
+            del self._queue[: len(group)]
 
-                async def write(group: list[_Write] = group) -> list[BaseException | None]:
-                    try:
-                        return await store.write([w.rows for w in group])
-                    except JournalUnavailable:
-                        raise
-                    except Exception as exc:
-                        raise JournalUnavailable(f"the journal store failed: {exc!r}") from exc
-
+            async def write(group: list[_Write] = group) -> list[BaseException | None]:
                 try:
-                    results: list[BaseException | None] = await self.breaker.call(write)
-                    if len(results) != len(group):
-                        raise JournalUnavailable(
-                            f"the store answered {len(results)} results for {len(group)} batches"
-                        )
+                    return await store.write([w.rows for w in group])
+                except JournalUnavailable:
+                    raise
                 except Exception as exc:
-                    results = [_fresh(exc) for _ in group]
-                for w, error in zip(group, results, strict=True):
-                    w.error = error
-                    w.done.set()
-                self._written.set()
-                self._written = anyio.Event()
+                    raise JournalUnavailable(f"the journal store failed: {exc!r}") from exc
+
+            try:
+                results: list[BaseException | None] = await self.breaker.call(write)
+                if len(results) != len(group):
+                    raise JournalUnavailable(
+                        f"the store answered {len(results)} results for {len(group)} batches"
+                    )
+            except Exception as exc:
+                results = [_fresh(exc) for _ in group]
+            for w, error in zip(group, results, strict=True):
+                w.error = error
+                w.done.set()
+            self._written.set()
+            self._written = anyio.Event()
         finally:
             if self._queue:
                 nxt = self._queue[0]
@@ -220,15 +223,14 @@ class Journal:
         from_sequence_nr: int = 1,
         to_sequence_nr: int = MAX_SEQUENCE_NR,
         max_count: int = MAX_SEQUENCE_NR,
-    ) -> AsyncIterator[StoredEvent]:
+    ) -> AsyncGenerator[StoredEvent, None]:
         """The stored (serialized) events of ``persistence_id`` in the range, in order."""
         self._check_open()
         next_nr, left = from_sequence_nr, max_count
         while left > 0 and next_nr <= to_sequence_nr:
             limit = min(_PAGE, left)
             page = await self._call(
-                lambda n=next_nr, lim=limit: self.store.read(persistence_id, n, to_sequence_nr,
-                                                              lim)
+                partial(self.store.read, persistence_id, next_nr, to_sequence_nr, limit)
             )
             for row in page:
                 yield row
@@ -265,9 +267,10 @@ class Journal:
         next_nr = from_sequence_nr
         while True:
             wake = self._written
-            async for row in self.rows(persistence_id, next_nr, to_sequence_nr):
-                yield self._envelope(row)
-                next_nr = row.sequence_nr + 1
+            async with aclosing(self.rows(persistence_id, next_nr, to_sequence_nr)) as rows:
+                async for row in rows:
+                    yield self._envelope(row)
+                    next_nr = row.sequence_nr + 1
             if not live or next_nr > to_sequence_nr:
                 return
             await self._wait_for_writes(wake)
@@ -285,7 +288,7 @@ class Journal:
         while True:
             wake = self._written
             self._check_open()
-            page = await self._call(lambda a=after: self.store.read_tag(tag, a, _PAGE))
+            page = await self._call(partial(self.store.read_tag, tag, after, _PAGE))
             for row in page:
                 yield self._envelope(row)
                 after = row.offset
@@ -296,8 +299,9 @@ class Journal:
             await self._wait_for_writes(wake)
 
     def _envelope(self, row: StoredEvent) -> EventEnvelope[Any]:
-        return EventEnvelope(row.persistence_id, row.sequence_nr, self.decode(row), row.offset,
-                             row.tags)
+        return EventEnvelope(
+            row.persistence_id, row.sequence_nr, self.decode(row), row.offset, row.tags
+        )
 
     async def _wait_for_writes(self, wake: anyio.Event) -> None:
         with anyio.move_on_after(self.poll_interval):
@@ -313,8 +317,9 @@ class Journal:
         """
         self._check_open()
         serializer, type_name, payload = self.codec.encode(state)
-        snapshot = StoredSnapshot(persistence_id, sequence_nr, time.time(), serializer,
-                                  type_name, payload)
+        snapshot = StoredSnapshot(
+            persistence_id, sequence_nr, time.time(), serializer, type_name, payload
+        )
         await self._call(lambda: self.store.save_snapshot(snapshot))
 
     async def load_snapshot(
@@ -331,12 +336,15 @@ class Journal:
         found = await self._call(lambda: self.store.load_snapshots(persistence_id, crit, 3))
         for snapshot in found:
             try:
-                state = self.codec.decode(snapshot.serializer, snapshot.type_name,
-                                          snapshot.payload)
+                state = self.codec.decode(snapshot.serializer, snapshot.type_name, snapshot.payload)
             except (LookupError, ValueError) as exc:
-                log.warning("%r: cannot load the snapshot at sequence number %d (%s); using an"
-                            " older one or a full replay", persistence_id, snapshot.sequence_nr,
-                            exc)
+                log.warning(
+                    "%r: cannot load the snapshot at sequence number %d (%s); using an"
+                    " older one or a full replay",
+                    persistence_id,
+                    snapshot.sequence_nr,
+                    exc,
+                )
                 continue
             return snapshot.sequence_nr, state
         return None
@@ -359,8 +367,8 @@ class Journal:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    async def _call(self, func: Any) -> Any:
-        async def guarded() -> Any:
+    async def _call(self, func: Callable[[], Awaitable[T]]) -> T:
+        async def guarded() -> T:
             try:
                 return await func()
             except (PersistenceError, ValueError):
@@ -433,8 +441,14 @@ async def open_journal(
     """
     registry = plugins if plugins is not None else load_plugins()
     store = await plugin_for(url, registry).open(url)
-    journal = Journal(store, plugins=registry, breaker=breaker, max_batch=max_batch,
-                      poll_interval=poll_interval, url=url)
+    journal = Journal(
+        store,
+        plugins=registry,
+        breaker=breaker,
+        max_batch=max_batch,
+        poll_interval=poll_interval,
+        url=url,
+    )
     async with journal:
         yield journal
 

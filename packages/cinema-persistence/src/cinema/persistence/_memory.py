@@ -39,8 +39,12 @@ class MemoryStore(JournalStore):
         results: list[BaseException | None] = []
         for batch in batches:
             taken = next(
-                (r for r in batch if r.sequence_nr in self._events.get(r.persistence_id, {})
-                 or r.sequence_nr <= self._deleted_to.get(r.persistence_id, 0)),
+                (
+                    r
+                    for r in batch
+                    if r.sequence_nr in self._events.get(r.persistence_id, {})
+                    or r.sequence_nr <= self._deleted_to.get(r.persistence_id, 0)
+                ),
                 None,
             )
             if taken is not None:
@@ -98,8 +102,11 @@ class MemoryStore(JournalStore):
         self, persistence_id: str, criteria: SnapshotCriteria, limit: int
     ) -> list[StoredSnapshot]:
         snaps = self._snapshots.get(persistence_id, {})
-        found = sorted((s for s in snaps.values() if criteria.matches(s)),
-                       key=lambda s: s.sequence_nr, reverse=True)
+        found = sorted(
+            (s for s in snaps.values() if criteria.matches(s)),
+            key=lambda s: s.sequence_nr,
+            reverse=True,
+        )
         return found[:limit]
 
     async def delete_snapshots(self, persistence_id: str, criteria: SnapshotCriteria) -> None:

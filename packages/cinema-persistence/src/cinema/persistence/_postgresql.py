@@ -85,8 +85,14 @@ def _insert(batch: Sequence[StoredEvent]) -> Generator[_Sql, list[tuple[Any, ...
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch))
     params: list[Any] = []
     for row in batch:
-        params += [row.persistence_id, row.sequence_nr, row.serializer, row.type_name,
-                   row.payload, TAG_SEPARATOR.join(row.tags)]
+        params += [
+            row.persistence_id,
+            row.sequence_nr,
+            row.serializer,
+            row.type_name,
+            row.payload,
+            TAG_SEPARATOR.join(row.tags),
+        ]
     returned = yield _Sql(
         "INSERT INTO cinema_journal (persistence_id, sequence_nr, serializer, type_name, payload,"
         f" tags) VALUES {values} RETURNING ordering, persistence_id, sequence_nr",
@@ -94,8 +100,9 @@ def _insert(batch: Sequence[StoredEvent]) -> Generator[_Sql, list[tuple[Any, ...
     )
     tagged = {(r.persistence_id, r.sequence_nr): r.tags for r in batch if r.tags}
     if tagged:
-        pairs = [(tag, ordering) for ordering, pid, nr in returned
-                 for tag in tagged.get((pid, nr), ())]
+        pairs = [
+            (tag, ordering) for ordering, pid, nr in returned for tag in tagged.get((pid, nr), ())
+        ]
         yield _Sql(
             "INSERT INTO cinema_journal_tags (tag, ordering) VALUES "
             + ", ".join(["(%s, %s)"] * len(pairs)),
@@ -302,18 +309,22 @@ class PostgresStore(JournalStore):
     async def read(
         self, persistence_id: str, from_sequence_nr: int, to_sequence_nr: int, limit: int
     ) -> list[StoredEvent]:
-        rows = await self._run(lambda: _rows_op(
-            f"SELECT {EVENT_COLUMNS} FROM cinema_journal WHERE persistence_id = %s AND"
-            " sequence_nr BETWEEN %s AND %s AND NOT deleted ORDER BY sequence_nr LIMIT %s",
-            [persistence_id, from_sequence_nr, min(to_sequence_nr, 2**63 - 1), limit],
-        ))
+        rows = await self._run(
+            lambda: _rows_op(
+                f"SELECT {EVENT_COLUMNS} FROM cinema_journal WHERE persistence_id = %s AND"
+                " sequence_nr BETWEEN %s AND %s AND NOT deleted ORDER BY sequence_nr LIMIT %s",
+                [persistence_id, from_sequence_nr, min(to_sequence_nr, 2**63 - 1), limit],
+            )
+        )
         return [event_from_row(row) for row in rows]
 
     async def highest_sequence_nr(self, persistence_id: str) -> int:
-        rows = await self._run(lambda: _rows_op(
-            "SELECT MAX(sequence_nr) FROM cinema_journal WHERE persistence_id = %s",
-            [persistence_id],
-        ))
+        rows = await self._run(
+            lambda: _rows_op(
+                "SELECT MAX(sequence_nr) FROM cinema_journal WHERE persistence_id = %s",
+                [persistence_id],
+            )
+        )
         return int(rows[0][0] or 0)
 
     async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
@@ -321,43 +332,68 @@ class PostgresStore(JournalStore):
 
     async def read_tag(self, tag: str, after_offset: int, limit: int) -> list[StoredEvent]:
         columns = ", ".join("j." + c.strip() for c in EVENT_COLUMNS.split(","))
-        rows = await self._run(lambda: _rows_op(
-            f"SELECT {columns} FROM cinema_journal_tags t JOIN cinema_journal j ON"
-            " j.ordering = t.ordering WHERE t.tag = %s AND t.ordering > %s AND NOT j.deleted"
-            " ORDER BY t.ordering LIMIT %s",
-            [tag, after_offset, limit],
-        ))
+        rows = await self._run(
+            lambda: _rows_op(
+                f"SELECT {columns} FROM cinema_journal_tags t JOIN cinema_journal j ON"
+                " j.ordering = t.ordering WHERE t.tag = %s AND t.ordering > %s AND NOT j.deleted"
+                " ORDER BY t.ordering LIMIT %s",
+                [tag, after_offset, limit],
+            )
+        )
         return [event_from_row(row) for row in rows]
 
     async def save_snapshot(self, snapshot: StoredSnapshot) -> None:
-        await self._run(lambda: _rows_op(
-            f"INSERT INTO cinema_snapshots ({SNAPSHOT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (persistence_id, sequence_nr) DO UPDATE SET created ="
-            " EXCLUDED.created, serializer = EXCLUDED.serializer, type_name ="
-            " EXCLUDED.type_name, payload = EXCLUDED.payload",
-            [snapshot.persistence_id, snapshot.sequence_nr, snapshot.timestamp,
-             snapshot.serializer, snapshot.type_name, snapshot.payload],
-        ))
+        await self._run(
+            lambda: _rows_op(
+                f"INSERT INTO cinema_snapshots ({SNAPSHOT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (persistence_id, sequence_nr) DO UPDATE SET created ="
+                " EXCLUDED.created, serializer = EXCLUDED.serializer, type_name ="
+                " EXCLUDED.type_name, payload = EXCLUDED.payload",
+                [
+                    snapshot.persistence_id,
+                    snapshot.sequence_nr,
+                    snapshot.timestamp,
+                    snapshot.serializer,
+                    snapshot.type_name,
+                    snapshot.payload,
+                ],
+            )
+        )
 
     async def load_snapshots(
         self, persistence_id: str, criteria: SnapshotCriteria, limit: int
     ) -> list[StoredSnapshot]:
-        rows = await self._run(lambda: _rows_op(
-            f"SELECT {SNAPSHOT_COLUMNS} FROM cinema_snapshots WHERE persistence_id = %s AND"
-            " sequence_nr BETWEEN %s AND %s AND created BETWEEN %s AND %s"
-            " ORDER BY sequence_nr DESC LIMIT %s",
-            [persistence_id, criteria.min_sequence_nr, criteria.max_sequence_nr,
-             criteria.min_timestamp, min(criteria.max_timestamp, 1e300), limit],
-        ))
+        rows = await self._run(
+            lambda: _rows_op(
+                f"SELECT {SNAPSHOT_COLUMNS} FROM cinema_snapshots WHERE persistence_id = %s AND"
+                " sequence_nr BETWEEN %s AND %s AND created BETWEEN %s AND %s"
+                " ORDER BY sequence_nr DESC LIMIT %s",
+                [
+                    persistence_id,
+                    criteria.min_sequence_nr,
+                    criteria.max_sequence_nr,
+                    criteria.min_timestamp,
+                    min(criteria.max_timestamp, 1e300),
+                    limit,
+                ],
+            )
+        )
         return [snapshot_from_row(row) for row in rows]
 
     async def delete_snapshots(self, persistence_id: str, criteria: SnapshotCriteria) -> None:
-        await self._run(lambda: _rows_op(
-            "DELETE FROM cinema_snapshots WHERE persistence_id = %s AND sequence_nr BETWEEN %s"
-            " AND %s AND created BETWEEN %s AND %s",
-            [persistence_id, criteria.min_sequence_nr, criteria.max_sequence_nr,
-             criteria.min_timestamp, min(criteria.max_timestamp, 1e300)],
-        ))
+        await self._run(
+            lambda: _rows_op(
+                "DELETE FROM cinema_snapshots WHERE persistence_id = %s AND sequence_nr BETWEEN %s"
+                " AND %s AND created BETWEEN %s AND %s",
+                [
+                    persistence_id,
+                    criteria.min_sequence_nr,
+                    criteria.max_sequence_nr,
+                    criteria.min_timestamp,
+                    min(criteria.max_timestamp, 1e300),
+                ],
+            )
+        )
 
     async def create_schema(self) -> None:
         """Create the tables if they are missing."""

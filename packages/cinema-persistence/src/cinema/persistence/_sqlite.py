@@ -12,6 +12,7 @@ One connection in WAL mode; its calls run one at a time in a worker thread
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -110,10 +111,8 @@ class SqliteStore(JournalStore):
                 return func()
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
-                    try:
+                    with contextlib.suppress(sqlite3.Error):
                         self._conn.rollback()
-                    except sqlite3.Error:
-                        pass
                 raise JournalUnavailable(f"SQLite {self.path!r}: {exc}") from exc
 
         return await anyio.to_thread.run_sync(guarded, limiter=self._limiter)
@@ -125,8 +124,14 @@ class SqliteStore(JournalStore):
             for row in batch:
                 cursor = conn.execute(
                     _INSERT,
-                    (row.persistence_id, row.sequence_nr, row.serializer, row.type_name,
-                     row.payload, TAG_SEPARATOR.join(row.tags)),
+                    (
+                        row.persistence_id,
+                        row.sequence_nr,
+                        row.serializer,
+                        row.type_name,
+                        row.payload,
+                        TAG_SEPARATOR.join(row.tags),
+                    ),
                 )
                 if row.tags:
                     conn.executemany(
@@ -235,8 +240,14 @@ class SqliteStore(JournalStore):
                 self._conn.execute(
                     f"INSERT OR REPLACE INTO cinema_snapshots ({SNAPSHOT_COLUMNS}) VALUES"
                     " (?, ?, ?, ?, ?, ?)",
-                    (snapshot.persistence_id, snapshot.sequence_nr, snapshot.timestamp,
-                     snapshot.serializer, snapshot.type_name, snapshot.payload),
+                    (
+                        snapshot.persistence_id,
+                        snapshot.sequence_nr,
+                        snapshot.timestamp,
+                        snapshot.serializer,
+                        snapshot.type_name,
+                        snapshot.payload,
+                    ),
                 )
 
         await self._run(save)
@@ -249,8 +260,14 @@ class SqliteStore(JournalStore):
                 f"SELECT {SNAPSHOT_COLUMNS} FROM cinema_snapshots WHERE persistence_id = ? AND"
                 " sequence_nr BETWEEN ? AND ? AND created BETWEEN ? AND ?"
                 " ORDER BY sequence_nr DESC LIMIT ?",
-                (persistence_id, criteria.min_sequence_nr, criteria.max_sequence_nr,
-                 criteria.min_timestamp, min(criteria.max_timestamp, 1e300), limit),
+                (
+                    persistence_id,
+                    criteria.min_sequence_nr,
+                    criteria.max_sequence_nr,
+                    criteria.min_timestamp,
+                    min(criteria.max_timestamp, 1e300),
+                    limit,
+                ),
             ).fetchall()
             return [snapshot_from_row(row) for row in rows]
 
@@ -262,8 +279,13 @@ class SqliteStore(JournalStore):
                 self._conn.execute(
                     "DELETE FROM cinema_snapshots WHERE persistence_id = ? AND sequence_nr"
                     " BETWEEN ? AND ? AND created BETWEEN ? AND ?",
-                    (persistence_id, criteria.min_sequence_nr, criteria.max_sequence_nr,
-                     criteria.min_timestamp, min(criteria.max_timestamp, 1e300)),
+                    (
+                        persistence_id,
+                        criteria.min_sequence_nr,
+                        criteria.max_sequence_nr,
+                        criteria.min_timestamp,
+                        min(criteria.max_timestamp, 1e300),
+                    ),
                 )
 
         await self._run(delete)
@@ -288,8 +310,9 @@ class SqliteJournal(JournalPlugin):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             # Autocommit off at the driver level (isolation_level=None): transactions are
             # begun and ended explicitly.
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=busy)
+            conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy
+            )
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={synchronous}")

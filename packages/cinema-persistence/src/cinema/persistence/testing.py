@@ -142,11 +142,17 @@ class _Spec:
             yield journal
 
     async def replay(
-        self, journal: Journal, pid: str, first: int = 1, last: int = MAX_SEQUENCE_NR,
+        self,
+        journal: Journal,
+        pid: str,
+        first: int = 1,
+        last: int = MAX_SEQUENCE_NR,
         count: int = MAX_SEQUENCE_NR,
     ) -> list[tuple[int, Any]]:
-        return [(row.sequence_nr, journal.decode(row))
-                async for row in journal.rows(pid, first, last, count)]
+        return [
+            (row.sequence_nr, journal.decode(row))
+            async for row in journal.rows(pid, first, last, count)
+        ]
 
     async def five(self, journal: Journal) -> str:
         """A fresh persistence id with events 1..5, written one at a time."""
@@ -363,8 +369,9 @@ class SnapshotStoreSpec(_Spec):
     async def test_deletes_one_snapshot_by_sequence_number(self) -> None:
         async with self.journal() as journal:
             pid, _ = await self.snapshots(journal)
-            await journal.delete_snapshots(pid, SnapshotCriteria(min_sequence_nr=3,
-                                                                 max_sequence_nr=3))
+            await journal.delete_snapshots(
+                pid, SnapshotCriteria(min_sequence_nr=3, max_sequence_nr=3)
+            )
             assert [s.sequence_nr for s in await journal.snapshots(pid)] == [5, 4, 2, 1]
             crit = SnapshotCriteria(max_sequence_nr=3)
             assert await journal.load_snapshot(pid, crit) == (2, TckEvent("s-2"))
@@ -411,7 +418,10 @@ class SnapshotStoreSpec(_Spec):
             await journal.save_snapshot(pid, 7, TckEvent("state"))
             (snap,) = await journal.snapshots(pid)
             assert (snap.serializer, snap.type_name, snap.payload) == (
-                "cinema-tck", "cinema.tck.Event", b"state")
+                "cinema-tck",
+                "cinema.tck.Event",
+                b"state",
+            )
             assert (snap.persistence_id, snap.sequence_nr) == (pid, 7)
             assert before - 1 <= snap.timestamp <= time.time() + 1
 
