@@ -59,16 +59,22 @@ class RecoveryFailed(PersistenceError):
     instead of running on wrong state. Names the persistence id and the sequence number."""
 
     def __init__(self, persistence_id: str, sequence_nr: int, reason: str) -> None:
-        super().__init__(
-            f"recovery of {persistence_id!r} failed at sequence number {sequence_nr}: {reason}"
-        )
+        super().__init__(self._describe(persistence_id, sequence_nr, reason))
         self.persistence_id = persistence_id
         self.sequence_nr = sequence_nr
+
+    @staticmethod
+    def _describe(persistence_id: str, sequence_nr: int, reason: str) -> str:
+        return f"recovery of {persistence_id!r} failed at sequence number {sequence_nr}: {reason}"
 
 
 class EventDecodeError(RecoveryFailed):
     """A stored event (or a queried one) names a serializer or type this process does not know,
     or its bytes do not decode."""
+
+    @staticmethod
+    def _describe(persistence_id: str, sequence_nr: int, reason: str) -> str:
+        return f"the stored event {sequence_nr} of {persistence_id!r} cannot be decoded: {reason}"
 
 
 class SequenceGap(RecoveryFailed):
