@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, Union, 
 from cinema import Actor, ActorSystem, Context
 
 from ._codec import register_types
-from ._errors import PersistenceError, RecoveryFailed, SequenceGap
+from ._errors import EventDecodeError, PersistenceError, RecoveryFailed, SequenceGap
 from ._journal import Journal
 from ._rows import SnapshotCriteria
 
@@ -163,17 +163,31 @@ class PersistentActor(Actor, Generic[E]):
             state.last_snapshot = last
         highest = await journal.highest_sequence_nr(pid)
         first = True
-        async with aclosing(journal.rows(pid, last + 1)) as rows:
-            async for row in rows:
-                if not first and row.sequence_nr != last + 1:
-                    raise SequenceGap(pid, last + 1, f"the next stored event is {row.sequence_nr}")
-                first = False
-                event = journal.decode(row)  # EventDecodeError names pid and number
-                try:
-                    self.apply(event)
-                except Exception as exc:
-                    raise RecoveryFailed(pid, row.sequence_nr, f"apply() raised {exc!r}") from exc
-                last = row.sequence_nr
+        apply = self.apply
+        decoder = journal.codec.decoder
+        kind: tuple[str, str] = ("", "")
+        decode: Callable[[bytes], Any] | None = None
+        async with aclosing(journal.replay_pages(pid, last + 1)) as pages:
+            async for page in pages:
+                # The hot loop of recovery: one decode and one apply per event.
+                for nr, serializer, type_name, payload in page:
+                    if nr != last + 1 and not first:
+                        raise SequenceGap(pid, last + 1, f"the next stored event is {nr}")
+                    first = False
+                    try:
+                        if type(payload) is not bytes:
+                            raise TypeError("not bytes")
+                        if decode is None or kind != (serializer, type_name):
+                            kind = (serializer, type_name)
+                            decode = decoder(serializer, type_name)
+                        event = decode(payload)
+                    except Exception as exc:
+                        raise EventDecodeError(pid, nr, _decode_failure(exc, payload)) from exc
+                    try:
+                        apply(event)
+                    except Exception as exc:
+                        raise RecoveryFailed(pid, nr, f"apply() raised {exc!r}") from exc
+                    last = nr
         if not first and last < highest:
             raise SequenceGap(pid, last + 1, f"events {last + 1}..{highest} are missing")
         state.sequence_nr = max(last, highest)
@@ -274,6 +288,14 @@ class PersistentActor(Actor, Generic[E]):
         await state.journal.delete_events(
             self.persistence_id, min(to_sequence_nr, state.sequence_nr)
         )
+
+
+def _decode_failure(exc: Exception, payload: object) -> str:
+    if not isinstance(payload, bytes):
+        return f"the stored payload is {type(payload).__name__}, not bytes"
+    if isinstance(exc, LookupError):
+        return str(exc)
+    return f"it does not decode: {exc!r}"
 
 
 def _recover_first(started: Callable[..., Any]) -> Callable[..., Any]:

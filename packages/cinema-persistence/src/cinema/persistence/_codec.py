@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from cinema import PluginRegistry
@@ -45,6 +46,7 @@ class Codec:
         self._by_type: dict[type, tuple[Serializer, str]] = {}
         self._by_name: dict[tuple[str, str], type] = {}
         self._generation = -1
+        self._decoders: dict[tuple[str, str], Callable[[bytes], Any]] = {}
 
     def serializer_for(self, cls: type) -> tuple[Serializer, str]:
         """The serializer of ``cls`` and its type name.
@@ -90,19 +92,35 @@ class Codec:
             )
         return serializer.name, type_name, payload
 
+    def decoder(self, serializer_name: str, type_name: str) -> Callable[[bytes], Any]:
+        """A function decoding the payloads of rows naming ``(serializer, type)``; cached.
+
+        :raises LookupError: the serializer is not installed or the type is not registered.
+        """
+        key = (serializer_name, type_name)
+        found = self._decoders.get(key)
+        if found is None:
+            try:
+                serializer = self._plugins.serializer(serializer_name)
+            except LookupError:
+                raise LookupError(f"the serializer {serializer_name!r} is not installed") from None
+            decode, cls = serializer.decode, self._class_of(serializer_name, type_name)
+
+            def found(payload: bytes) -> Any:
+                return decode(payload, cls)
+
+            self._decoders[key] = found
+        return found
+
     def decode(self, serializer_name: str, type_name: str, payload: bytes) -> Any:
         """The object a row stores.
 
         :raises LookupError: the serializer is not installed or the type is not registered.
         :raises ValueError: the bytes do not decode.
         """
+        decode = self.decoder(serializer_name, type_name)
         try:
-            serializer = self._plugins.serializer(serializer_name)
-        except LookupError:
-            raise LookupError(f"the serializer {serializer_name!r} is not installed") from None
-        cls = self._class_of(serializer_name, type_name)
-        try:
-            return serializer.decode(payload, cls)
+            return decode(payload)
         except Exception as exc:
             raise ValueError(
                 f"{serializer_name!r} cannot decode the stored {type_name!r}: {exc!r}"

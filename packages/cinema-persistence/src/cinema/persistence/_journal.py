@@ -36,7 +36,7 @@ log = logging.getLogger("cinema.persistence")
 MAX_SEQUENCE_NR: Final = 2**63 - 1
 
 # Rows per store read: recovery and queries page through the journal this many at a time.
-_PAGE: Final = 2000
+_PAGE: Final = 5000
 
 T = TypeVar("T")
 
@@ -217,6 +217,44 @@ class Journal:
         self._check_open()
         return await self._call(lambda: self.store.highest_sequence_nr(persistence_id))
 
+    async def pages(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncGenerator[list[StoredEvent], None]:
+        """The stored (serialized) events of ``persistence_id`` in the range, in order, a page
+        (one store read) at a time."""
+        self._check_open()
+        next_nr, left = from_sequence_nr, max_count
+        while left > 0 and next_nr <= to_sequence_nr:
+            limit = min(_PAGE, left)
+            page = await self._call(
+                partial(self.store.read, persistence_id, next_nr, to_sequence_nr, limit)
+            )
+            if page:
+                yield page
+            if len(page) < limit:
+                return
+            left -= len(page)
+            next_nr = page[-1].sequence_nr + 1
+
+    async def replay_pages(
+        self, persistence_id: str, from_sequence_nr: int
+    ) -> AsyncGenerator[list[tuple[int, str, str, bytes]], None]:
+        """Recovery's read: ``(sequence_nr, serializer, type_name, payload)`` of every live
+        event from ``from_sequence_nr`` on, a page at a time (see ``JournalStore.replay``)."""
+        self._check_open()
+        next_nr = from_sequence_nr
+        while True:
+            page = await self._call(partial(self.store.replay, persistence_id, next_nr, _PAGE))
+            if page:
+                yield page
+            if len(page) < _PAGE:
+                return
+            next_nr = page[-1][0] + 1
+
     async def rows(
         self,
         persistence_id: str,
@@ -225,19 +263,12 @@ class Journal:
         max_count: int = MAX_SEQUENCE_NR,
     ) -> AsyncGenerator[StoredEvent, None]:
         """The stored (serialized) events of ``persistence_id`` in the range, in order."""
-        self._check_open()
-        next_nr, left = from_sequence_nr, max_count
-        while left > 0 and next_nr <= to_sequence_nr:
-            limit = min(_PAGE, left)
-            page = await self._call(
-                partial(self.store.read, persistence_id, next_nr, to_sequence_nr, limit)
-            )
-            for row in page:
-                yield row
-            if len(page) < limit:
-                return
-            left -= len(page)
-            next_nr = page[-1].sequence_nr + 1
+        async with aclosing(
+            self.pages(persistence_id, from_sequence_nr, to_sequence_nr, max_count)
+        ) as pages:
+            async for page in pages:
+                for row in page:
+                    yield row
 
     def decode(self, row: StoredEvent) -> Any:
         """The event a row stores.

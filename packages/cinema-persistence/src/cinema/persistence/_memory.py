@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import ClassVar, final
 
 from cinema.abc import hookimpl
@@ -51,7 +50,7 @@ class MemoryStore(JournalStore):
                 results.append(SequenceConflict(taken.persistence_id, taken.sequence_nr))
                 continue
             for row in batch:
-                stored = replace(row, offset=next(self._offsets))
+                stored = row._replace(offset=next(self._offsets))
                 self._events.setdefault(row.persistence_id, {})[row.sequence_nr] = stored
                 self._highest[row.persistence_id] = max(
                     self._highest.get(row.persistence_id, 0), row.sequence_nr

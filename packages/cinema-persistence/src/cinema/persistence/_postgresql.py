@@ -318,6 +318,19 @@ class PostgresStore(JournalStore):
         )
         return [event_from_row(row) for row in rows]
 
+    async def replay(
+        self, persistence_id: str, from_sequence_nr: int, limit: int
+    ) -> list[tuple[int, str, str, bytes]]:
+        rows: list[tuple[int, str, str, bytes]] = await self._run(
+            lambda: _rows_op(
+                "SELECT sequence_nr, serializer, type_name, payload FROM cinema_journal WHERE"
+                " persistence_id = %s AND sequence_nr >= %s AND NOT deleted ORDER BY"
+                " sequence_nr LIMIT %s",
+                [persistence_id, from_sequence_nr, limit],
+            )
+        )
+        return rows
+
     async def highest_sequence_nr(self, persistence_id: str) -> int:
         rows = await self._run(
             lambda: _rows_op(

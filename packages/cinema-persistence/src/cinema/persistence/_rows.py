@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 __all__ = ["EventEnvelope", "SnapshotCriteria", "StoredEvent", "StoredSnapshot"]
 
 E = TypeVar("E")
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """One serialized event as a journal stores it.
+class StoredEvent(NamedTuple):
+    """One serialized event as a journal stores it (a named tuple: recovery makes one per
+    event, and a tuple is the cheapest immutable record Python has).
 
     :param persistence_id: the writer's persistence id.
     :param sequence_nr: 1, 2, 3, ... per persistence id, without gaps.

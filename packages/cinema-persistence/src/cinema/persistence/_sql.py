@@ -36,6 +36,24 @@ def event_from_row(row: Any) -> StoredEvent:
     """A :class:`StoredEvent` from a database row in :data:`EVENT_COLUMNS` order; a row of the
     wrong shape raises :class:`EventDecodeError` naming it."""
     offset, pid, nr, serializer, type_name, payload, tags = row
+    # The common case, checked cheaply (recovery makes one of these per event).
+    if (
+        type(pid) is str
+        and type(nr) is int
+        and type(serializer) is str
+        and type(type_name) is str
+        and type(payload) is bytes
+        and type(tags) is str
+    ):
+        return StoredEvent(
+            pid,
+            nr,
+            serializer,
+            type_name,
+            payload,
+            tuple(tags.split(TAG_SEPARATOR)) if tags else (),
+            offset,
+        )
     pid = str(pid)
     nr = int(nr)
     tag_text = _text(tags, "tags", pid, nr) if tags is not None else ""

@@ -180,6 +180,20 @@ class SqliteStore(JournalStore):
 
         return await self._run(read)
 
+    async def replay(
+        self, persistence_id: str, from_sequence_nr: int, limit: int
+    ) -> list[tuple[int, str, str, bytes]]:
+        def replay() -> list[tuple[int, str, str, bytes]]:
+            rows: list[tuple[int, str, str, bytes]] = self._conn.execute(
+                "SELECT sequence_nr, serializer, type_name, payload FROM cinema_journal WHERE"
+                " persistence_id = ? AND sequence_nr >= ? AND deleted = 0 ORDER BY sequence_nr"
+                " LIMIT ?",
+                (persistence_id, from_sequence_nr, limit),
+            ).fetchall()
+            return rows
+
+        return await self._run(replay)
+
     async def highest_sequence_nr(self, persistence_id: str) -> int:
         def highest() -> int:
             (value,) = self._conn.execute(

@@ -51,6 +51,15 @@ class JournalStore(ABC):
         """The live (not deleted) events of ``persistence_id`` with ``from <= seq <= to``, in
         sequence order, at most ``limit`` of them, with their offsets."""
 
+    async def replay(
+        self, persistence_id: str, from_sequence_nr: int, limit: int
+    ) -> list[tuple[int, str, str, bytes]]:
+        """What recovery needs of :meth:`read` (to the highest sequence number), as plain
+        ``(sequence_nr, serializer, type_name, payload)`` tuples: a store may override it with a
+        narrower, faster query. The default calls :meth:`read`."""
+        rows = await self.read(persistence_id, from_sequence_nr, 2**63 - 1, limit)
+        return [(r.sequence_nr, r.serializer, r.type_name, r.payload) for r in rows]
+
     @abstractmethod
     async def highest_sequence_nr(self, persistence_id: str) -> int:
         """The highest sequence number ever stored for ``persistence_id`` (deleted events
