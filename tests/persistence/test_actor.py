@@ -424,3 +424,20 @@ async def test_a_bad_row_in_sqlite_is_a_typed_error(tmp_path: Path) -> None:
             [e async for e in journal.events_by_persistence_id(pid)]
         assert (info.value.persistence_id, info.value.sequence_nr) == (pid, 2)
         assert "not bytes" in str(info.value)
+
+
+class Greeter(Counter):
+    """Defines its own ``started``: recovery still runs first."""
+
+    def started(self, ctx: Context[Self]) -> None:
+        self.log.append(f"started with {self.total}")
+
+
+async def test_an_own_started_hook_runs_after_recovery() -> None:
+    pid = _pid()
+    async with open_journal("memory://") as journal, ActorSystem() as system:
+        use_journal(system, journal)
+        await journal.append(pid, 1, [Added(n=4)])
+        greeter = Greeter(pid)
+        assert await system.spawn(greeter).send(Add(1)) == 5
+        assert greeter.log == ["recovered 4", "started with 4", "add 1"]

@@ -46,6 +46,7 @@ __all__ = [
     "PerfSpec",
     "SnapshotStoreSpec",
     "TckEvent",
+    "TckPlugin",
     "TckSerializer",
     "install_tck_serializer",
 ]
@@ -105,7 +106,9 @@ class TckSerializer(Serializer):
             raise ValueError(str(exc)) from exc
 
 
-class _TckPlugin:
+class TckPlugin:
+    """A plugin providing :class:`TckSerializer` (register it in a hand-made registry)."""
+
     @hookimpl
     def cinema_serializers(self) -> list[Serializer]:
         return [TckSerializer()]
@@ -115,7 +118,7 @@ def install_tck_serializer() -> None:
     """Register :class:`TckSerializer` in the process-wide plugin registry (once)."""
     registry = load_plugins()
     if TckSerializer.name not in registry.serializers:
-        registry.register(_TckPlugin(), name="cinema-tck")
+        registry.register(TckPlugin(), name="cinema-tck")
     register_types(TckEvent)
 
 
