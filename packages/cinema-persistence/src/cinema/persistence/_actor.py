@@ -132,10 +132,16 @@ class PersistentActor(Actor, Generic[E]):
 
     # -- recovery ------------------------------------------------------------------------------
 
-    async def started(self, ctx: Context[Self]) -> None:
-        """Runs recovery. A subclass overriding ``started`` gets recovery run before its own
-        code (there is no need to call this)."""
-        await self._cinema_recover(ctx)
+    if TYPE_CHECKING:
+        # Typed like Actor.started, so that a subclass may override it with a plain ``def``.
+        def started(self, ctx: Context[Self]) -> Awaitable[None] | None: ...
+
+    else:
+
+        async def started(self, ctx):
+            """Runs recovery. A subclass overriding ``started`` gets recovery run before its
+            own code (there is no need to call this)."""
+            await self._cinema_recover(ctx)
 
     async def _cinema_recover(self, ctx: Context[Any]) -> None:
         if self._cinema_recovery is not None:
@@ -165,7 +171,7 @@ class PersistentActor(Actor, Generic[E]):
         first = True
         apply = self.apply
         decoder = journal.codec.decoder
-        kind: tuple[str, str] = ("", "")
+        kind_s = kind_t = ""
         decode: Callable[[bytes], Any] | None = None
         async with aclosing(journal.replay_pages(pid, last + 1)) as pages:
             async for page in pages:
@@ -177,8 +183,8 @@ class PersistentActor(Actor, Generic[E]):
                     try:
                         if type(payload) is not bytes:
                             raise TypeError("not bytes")
-                        if decode is None or kind != (serializer, type_name):
-                            kind = (serializer, type_name)
+                        if decode is None or type_name != kind_t or serializer != kind_s:
+                            kind_s, kind_t = serializer, type_name
                             decode = decoder(serializer, type_name)
                         event = decode(payload)
                     except Exception as exc:

@@ -35,16 +35,22 @@ T = TypeVar("T")
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS cinema_journal (
-    ordering INTEGER PRIMARY KEY AUTOINCREMENT,
     persistence_id TEXT NOT NULL,
     sequence_nr INTEGER NOT NULL,
+    ordering INTEGER NOT NULL,
     serializer TEXT NOT NULL,
     type_name TEXT NOT NULL,
     payload BLOB NOT NULL,
     tags TEXT NOT NULL DEFAULT '',
     deleted INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (persistence_id, sequence_nr)
+    PRIMARY KEY (persistence_id, sequence_nr)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS cinema_journal_ordering ON cinema_journal (ordering);
+CREATE TABLE IF NOT EXISTS cinema_offsets (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last INTEGER NOT NULL
 );
+INSERT OR IGNORE INTO cinema_offsets (id, last) VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS cinema_journal_tags (
     tag TEXT NOT NULL,
     ordering INTEGER NOT NULL,
@@ -62,8 +68,8 @@ CREATE TABLE IF NOT EXISTS cinema_snapshots (
 """
 
 _INSERT: Final = (
-    "INSERT INTO cinema_journal (persistence_id, sequence_nr, serializer, type_name, payload,"
-    " tags) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO cinema_journal (persistence_id, sequence_nr, ordering, serializer, type_name,"
+    " payload, tags) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -120,31 +126,46 @@ class SqliteStore(JournalStore):
     async def write(self, batches: Sequence[Sequence[StoredEvent]]) -> list[BaseException | None]:
         conn = self._conn
 
-        def insert(batch: Sequence[StoredEvent]) -> None:
-            for row in batch:
-                cursor = conn.execute(
-                    _INSERT,
+        # Events are stored clustered by (persistence id, sequence number), so that recovery
+        # reads one range of the table; the journal-wide offsets (for tag queries) come from a
+        # counter row that never goes down, even when the newest events are deleted.
+        def insert(batch: Sequence[StoredEvent], offset: int) -> int:
+            conn.executemany(
+                _INSERT,
+                [
                     (
                         row.persistence_id,
                         row.sequence_nr,
+                        offset + i,
                         row.serializer,
                         row.type_name,
                         row.payload,
                         TAG_SEPARATOR.join(row.tags),
-                    ),
-                )
-                if row.tags:
-                    conn.executemany(
-                        "INSERT INTO cinema_journal_tags (tag, ordering) VALUES (?, ?)",
-                        [(tag, cursor.lastrowid) for tag in row.tags],
                     )
+                    for i, row in enumerate(batch, 1)
+                ],
+            )
+            tagged = [(tag, offset + i) for i, row in enumerate(batch, 1) for tag in row.tags]
+            if tagged:
+                conn.executemany(
+                    "INSERT INTO cinema_journal_tags (tag, ordering) VALUES (?, ?)", tagged
+                )
+            return offset + len(batch)
+
+        def next_offset() -> int:
+            (last,) = conn.execute("SELECT last FROM cinema_offsets WHERE id = 1").fetchone()
+            return int(last)
+
+        def save_offset(last: int) -> None:
+            conn.execute("UPDATE cinema_offsets SET last = ? WHERE id = 1", (last,))
 
         def write() -> list[BaseException | None]:
             results: list[BaseException | None] = []
             conn.execute("BEGIN IMMEDIATE")
+            offset = next_offset()
             if len(batches) == 1:
                 try:
-                    insert(batches[0])
+                    save_offset(insert(batches[0], offset))
                 except sqlite3.IntegrityError:
                     conn.rollback()
                     first = batches[0][0]
@@ -154,7 +175,7 @@ class SqliteStore(JournalStore):
             for batch in batches:
                 conn.execute("SAVEPOINT cinema_batch")
                 try:
-                    insert(batch)
+                    offset = insert(batch, offset)
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO cinema_batch")
                     first = batch[0]
@@ -162,6 +183,7 @@ class SqliteStore(JournalStore):
                 else:
                     results.append(None)
                 conn.execute("RELEASE cinema_batch")
+            save_offset(offset)
             conn.commit()
             return results
 
