@@ -46,7 +46,9 @@ class _Write:
 
     def __init__(self, rows: list[StoredEvent]) -> None:
         self.rows = rows
-        self.done = anyio.Event()
+        # Made only by a writer that has to wait behind a write in progress (the common,
+        # uncontended write needs none).
+        self.done: anyio.Event | None = None
         self.error: BaseException | None = None
         self.lead = False
 
@@ -100,7 +102,8 @@ class Journal:
         self.url = url
         self._queue: list[_Write] = []
         self._leading = False
-        self._written = anyio.Event()
+        # Set after each write, made only when a live query waits for one.
+        self._written: anyio.Event | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -151,7 +154,8 @@ class Journal:
         self._queue.append(write)
         with anyio.CancelScope(shield=True):
             if self._leading:
-                await write.done.wait()
+                done = write.done = anyio.Event()
+                await done.wait()
                 if write.lead:
                     await self._lead(write)
             else:
@@ -189,13 +193,16 @@ class Journal:
                 results = [_fresh(exc) for _ in group]
             for w, error in zip(group, results, strict=True):
                 w.error = error
-                w.done.set()
-            self._written.set()
-            self._written = anyio.Event()
+                if w.done is not None:
+                    w.done.set()
+            if self._written is not None:
+                self._written.set()
+                self._written = None
         finally:
             if self._queue:
                 nxt = self._queue[0]
                 nxt.lead = True
+                assert nxt.done is not None  # a queued writer is waiting on it
                 nxt.done.set()
             else:
                 self._leading = False
@@ -297,7 +304,7 @@ class Journal:
         """
         next_nr = from_sequence_nr
         while True:
-            wake = self._written
+            wake = self._wake()
             async with aclosing(self.rows(persistence_id, next_nr, to_sequence_nr)) as rows:
                 async for row in rows:
                     yield self._envelope(row)
@@ -317,7 +324,7 @@ class Journal:
         """
         after = offset
         while True:
-            wake = self._written
+            wake = self._wake()
             self._check_open()
             page = await self._call(partial(self.store.read_tag, tag, after, _PAGE))
             for row in page:
@@ -333,6 +340,11 @@ class Journal:
         return EventEnvelope(
             row.persistence_id, row.sequence_nr, self.decode(row), row.offset, row.tags
         )
+
+    def _wake(self) -> anyio.Event:
+        if self._written is None:
+            self._written = anyio.Event()
+        return self._written
 
     async def _wait_for_writes(self, wake: anyio.Event) -> None:
         with anyio.move_on_after(self.poll_interval):
