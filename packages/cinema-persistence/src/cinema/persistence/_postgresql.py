@@ -93,12 +93,13 @@ def _insert(batch: Sequence[StoredEvent]) -> Generator[_Sql, list[tuple[Any, ...
             row.payload,
             TAG_SEPARATOR.join(row.tags),
         ]
+    tagged = {(r.persistence_id, r.sequence_nr): r.tags for r in batch if r.tags}
     returned = yield _Sql(
         "INSERT INTO cinema_journal (persistence_id, sequence_nr, serializer, type_name, payload,"
-        f" tags) VALUES {values} RETURNING ordering, persistence_id, sequence_nr",
+        f" tags) VALUES {values}"
+        + (" RETURNING ordering, persistence_id, sequence_nr" if tagged else ""),
         params,
     )
-    tagged = {(r.persistence_id, r.sequence_nr): r.tags for r in batch if r.tags}
     if tagged:
         pairs = [
             (tag, ordering) for ordering, pid, nr in returned for tag in tagged.get((pid, nr), ())
