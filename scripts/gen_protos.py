@@ -23,6 +23,8 @@ PROTOS: list[tuple[Path, str]] = [
     (ROOT / "packages/cinema-remote/src", "cinema/remote/proto/wire.proto"),
     (ROOT / "examples/calculator", "calculator.proto"),
     (ROOT / "tests/remote/protos", "remote_test.proto"),
+    (ROOT / "examples/persistence", "events.proto"),
+    (ROOT / "tests/persistence/protos", "persistence_test.proto"),
 ]
 
 

@@ -1,9 +1,10 @@
-"""The three distributions talk to each other only through public names.
+"""The distributions talk to each other only through public names.
 
-cinema-remote and cinema-cluster ship separately from cinema-core (and cluster from remote):
-what one imports from another must be public (``cinema``, ``cinema.abc``, ``cinema.lowlevel``,
-``cinema.remote``, ...), never a private module (a path segment starting with ``_``), so that
-each can change its insides without breaking the others. cinema-core imports neither sibling.
+cinema-remote, cinema-cluster and cinema-persistence ship separately from cinema-core (and
+cluster from remote): what one imports from another must be public (``cinema``, ``cinema.abc``,
+``cinema.lowlevel``, ``cinema.remote``, ...), never a private module (a path segment starting
+with ``_``), so that each can change its insides without breaking the others. cinema-core
+imports no sibling.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ DISTRIBUTIONS = {
     "cinema-core": (PACKAGES / "cinema-core/src/cinema", "cinema"),
     "cinema-remote": (PACKAGES / "cinema-remote/src/cinema/remote", "cinema.remote"),
     "cinema-cluster": (PACKAGES / "cinema-cluster/src/cinema/cluster", "cinema.cluster"),
+    "cinema-persistence": (
+        PACKAGES / "cinema-persistence/src/cinema/persistence",
+        "cinema.persistence",
+    ),
 }
-SIBLINGS = ("cinema.remote", "cinema.cluster")
+SIBLINGS = ("cinema.remote", "cinema.cluster", "cinema.persistence")
 
 
 def _absolute_imports(package_dir: Path) -> list[tuple[str, str]]:

@@ -49,6 +49,9 @@ _KNOWN_PROVIDERS: Final = {
     "unix": "cinema-remote",
     "protobuf": "cinema-remote",
     "mem": "cinema-cluster",
+    "memory": "cinema-persistence",
+    "sqlite": "cinema-persistence",
+    "postgresql": "cinema-persistence[postgresql]",
 }
 
 
@@ -75,6 +78,12 @@ class CinemaHookSpecs:
     @hookspec
     def cinema_serializers(self) -> Iterable[Serializer]:
         """Return the serializers this plugin provides (``cinema.abc.Serializer`` instances)."""
+        return ()
+
+    @hookspec
+    def cinema_journals(self) -> Iterable[object]:
+        """Return the event journals this plugin provides, each with a URL ``scheme`` attribute
+        (``cinema.persistence.JournalPlugin`` instances; cinema-persistence checks the type)."""
         return ()
 
 
@@ -169,6 +178,7 @@ class PluginRegistry:
         self._lock = threading.Lock()
         self._transports: dict[str, Transport] = {}
         self._serializers: dict[str, Serializer] = {}
+        self._journals: dict[str, object] = {}
 
     def register(self, plugin: object, name: str | None = None) -> None:
         """Register a plugin object (a module or object with :data:`hookimpl` functions).
@@ -195,6 +205,7 @@ class PluginRegistry:
     def _refresh(self) -> None:
         self._transports = _collect(self._pm, "cinema_transports", Transport, "scheme")
         self._serializers = _collect(self._pm, "cinema_serializers", Serializer, "name")
+        self._journals = _collect(self._pm, "cinema_journals", object, "scheme")
 
     def transport(self, scheme: str) -> Transport:
         """The transport for a URL scheme, e.g. ``"tcp"``.
@@ -222,6 +233,24 @@ class PluginRegistry:
                 f"no Cinema serializer named {name!r}{_hint(name)};"
                 f" installed: {sorted(self._serializers) or 'none'}"
             ) from None
+
+    def journal(self, scheme: str) -> object:
+        """The journal plugin for a URL scheme, e.g. ``"sqlite"`` (see ``cinema.persistence``).
+
+        :raises PluginNotFound: no installed plugin serves that scheme.
+        """
+        try:
+            return self._journals[scheme]
+        except KeyError:
+            raise PluginNotFound(
+                f"no Cinema journal for scheme {scheme!r}{_hint(scheme)};"
+                f" installed: {sorted(self._journals) or 'none'}"
+            ) from None
+
+    @property
+    def journals(self) -> Mapping[str, object]:
+        """All journal plugins, by scheme (read-only view)."""
+        return MappingProxyType(self._journals)
 
     @property
     def transports(self) -> Mapping[str, Transport]:
