@@ -145,7 +145,8 @@ class MsgspecSerializer(Serializer):
     def _decoder(self, tp: object) -> msgspec.msgpack.Decoder[Any]:
         if isinstance(tp, type) and issubclass(tp, ProtoMessage):
             raise TypeError(f"the msgspec serializer does not decode {tp!r}")
-        if isinstance(tp, type) and not _candidate(tp):
+        # (typing.Any is a class on Python 3.11; it means "any MessagePack value".)
+        if tp is not Any and isinstance(tp, type) and not _candidate(tp):
             raise TypeError(
                 f"{tp.__qualname__} is not a dataclass, msgspec.Struct, enum or value type"
             )
