@@ -144,9 +144,9 @@ async def test_server_and_client_blocks(
 
 def test_blocks_pass_ruff(tmp_path: Path) -> None:
     """Ruff with the repository's configuration (mypy was checked the same way by hand)."""
-    names = ["server", "client"]
+    names = ["server.py", "client.py"]
     for name, code in zip(names, blocks("python"), strict=True):
-        (tmp_path / f"{name}.py").write_text(code)
+        (tmp_path / name).write_text(code)
     for block in PROGRAMS:
         (tmp_path / f"{block.slug}.py").write_text(block.code)
         names.append(f"{block.slug}.py")
