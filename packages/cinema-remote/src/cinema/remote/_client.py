@@ -709,10 +709,11 @@ def decode_typed_reply(serializer: Serializer, reply: pb.Envelope, expected: obj
             )
         return _decode_reply(PROTOBUF, reply, expected)
     if isinstance(serializer, MsgspecSerializer):
-        if isinstance(expected, type) and serializer.handles(expected):
-            name = serializer.type_name(expected)
-            if _is_message_class(expected) and reply.message_type != name:
-                raise ProtocolError(f"expected a {name} reply, got {reply.message_type!r}")
+        name = _checked_names.get(expected, "")
+        if name == "":
+            name = _checked_names[expected] = _checked_name(serializer, expected)
+        if name is not None and reply.message_type != name:
+            raise ProtocolError(f"expected a {name} reply, got {reply.message_type!r}")
         try:
             return serializer.decode_as(reply.payload, expected)
         except ValueError as exc:
@@ -729,9 +730,21 @@ def decode_typed_reply(serializer: Serializer, reply: pb.Envelope, expected: obj
     )
 
 
-def _is_message_class(cls: type) -> bool:
-    # Classes with a name of their own on the wire (not values such as int or list).
-    return dataclasses.is_dataclass(cls) or issubclass(cls, msgspec.Struct)
+# Reply type -> the wire name a reply must carry (None: not checked), per type expression of
+# this process's code (Message[R] classes' R), never keyed by anything from the wire.
+_checked_names: dict[object, str | None] = {}
+
+
+def _checked_name(serializer: MsgspecSerializer, expected: object) -> str | None:
+    # Classes with a name of their own on the wire (dataclasses, Structs), not values such as
+    # int or list, whose name says nothing the decoding does not check.
+    if (
+        isinstance(expected, type)
+        and (dataclasses.is_dataclass(expected) or issubclass(expected, msgspec.Struct))
+        and serializer.handles(expected)
+    ):
+        return serializer.type_name(expected)
+    return None
 
 
 def _describe(tp: object) -> str:
