@@ -157,6 +157,22 @@ class Scale(Message[Shape]):
 
 
 @dataclass
+class Found:
+    key: str
+    value: int
+
+
+@dataclass
+class Missing:
+    key: str
+
+
+@dataclass
+class Lookup(Message[Found | Missing | None]):  # a union of classes: the reply's name picks
+    key: str
+
+
+@dataclass
 class Unhandled(Message[int]):
     pass
 
@@ -224,6 +240,14 @@ class Store(Actor):
     async def scale(self, msg: Scale, ctx: Context[Self]) -> Shape:
         points = [Point(p.x * msg.factor, p.y * msg.factor) for p in msg.shape.points]
         return Shape(msg.shape.name, points)
+
+    @handler
+    def lookup(self, msg: Lookup, ctx: Context[Self]) -> Found | Missing | None:
+        if msg.key == "none":
+            return None
+        if msg.key in self.items:
+            return Found(msg.key, self.items[msg.key])
+        return Missing(msg.key)
 
     @handler
     def command(self, msg: Command, ctx: Context[Self]) -> str:
@@ -345,6 +369,15 @@ async def test_replies_are_decoded_as_the_messages_reply_type() -> None:
         await remote.do_send(Forget())
         await remote.call(Forget())
         assert store.forgotten == 3  # the one-way Forget was handled too, in order
+
+
+async def test_a_union_of_classes_as_reply_type() -> None:
+    async with store_server() as (client, _store, _node):
+        remote = client.remote_addr(Store, "shop", "store")
+        await remote.call(AddItem("tea", 2))
+        assert await remote.call(Lookup("tea")) == Found("tea", 2)
+        assert await remote.call(Lookup("jam")) == Missing("jam")
+        assert await remote.call(Lookup("none")) is None
 
 
 async def test_a_reply_that_is_not_the_declared_type_is_a_protocol_error() -> None:

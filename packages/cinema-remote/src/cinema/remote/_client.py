@@ -6,8 +6,8 @@ import dataclasses
 import hmac
 import os
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, final, overload
+from types import TracebackType, UnionType
+from typing import Any, Generic, Self, TypeVar, Union, final, get_args, get_origin, overload
 
 import anyio
 import msgspec
@@ -617,13 +617,15 @@ class RemoteAddr(Generic[A_co]):
             return typed
         if message is not None:
             raise TypeError("call(message) takes one message; use call(rpc, message)")
+        # (Resolved before sending: a reply type that cannot be resolved sends nothing.)
+        expected = reply_type(type(first)) if isinstance(first, Message) else NO_REPLY_TYPE
         reply, serializer = await self._client._envelope_request(
             self.node, self.actor_name, first, timeout, self._serializer
         )
         if not reply.message_type:
             return None
-        if isinstance(first, Message):
-            return decode_typed_reply(serializer, reply, reply_type(type(first)))
+        if expected is not NO_REPLY_TYPE:
+            return decode_typed_reply(serializer, reply, expected)
         cls: type | None = None
         if serializer is PROTOBUF:
             cls = find_message_class(reply.message_type)
@@ -701,6 +703,13 @@ def decode_typed_reply(serializer: Serializer, reply: pb.Envelope, expected: obj
     """
     if expected is NO_REPLY_TYPE:
         expected = Any
+    members = _union_members.get(expected)
+    if members is None:
+        members = _union_members[expected] = _named_members(expected)
+    if members:
+        # ``Message[Ok | NotFound]``: the reply's type name picks the class (other members,
+        # such as None or int, are decoded as the union).
+        expected = members.get((reply.serializer, reply.message_type), expected)
     if isinstance(expected, type) and issubclass(expected, ProtoMessage):
         if serializer is not PROTOBUF or reply.message_type != type_name_of(expected):
             raise ProtocolError(
@@ -745,6 +754,27 @@ def _checked_name(serializer: MsgspecSerializer, expected: object) -> str | None
     ):
         return serializer.type_name(expected)
     return None
+
+
+# Union reply type -> its class members by (Envelope.serializer, wire type name).
+_union_members: dict[object, dict[tuple[str, str], type]] = {}
+
+
+def _named_members(expected: object) -> dict[tuple[str, str], type]:
+    if get_origin(expected) not in (Union, UnionType):
+        return {}
+    found: dict[tuple[str, str], type] = {}
+    msgspec_serializer = MsgspecSerializer()
+    for member in get_args(expected):
+        if not isinstance(member, type):
+            continue
+        if issubclass(member, ProtoMessage):
+            found[("", type_name_of(member))] = member
+        else:
+            name = _checked_name(msgspec_serializer, member)
+            if name is not None:
+                found[(MsgspecSerializer.name, name)] = member
+    return found
 
 
 def _describe(tp: object) -> str:
