@@ -16,10 +16,20 @@ from cinema.cluster import (
     ActorNotInCluster,
     ClusterClient,
     ClusterNode,
+    MemberUp,
     MemoryNetwork,
     MemoryTransport,
+    Node,
+    NodeStatus,
 )
-from cinema.remote import LocalNode, MessageRouter, RemoteHandler, UnknownActor
+from cinema.remote import (
+    LocalNode,
+    MessageRouter,
+    MsgspecSerializer,
+    RemoteHandler,
+    UnknownActor,
+    UnknownMessageType,
+)
 from cinema.remote.proto import wire_pb2 as pb
 from tests.cluster.support import PING, Ping, PingPong
 
@@ -145,6 +155,34 @@ async def test_serve_uses_the_local_node_of_a_given_router() -> None:
                 pong = await client.remote_addr("pingpong").call(PING, Ping(msg="hi"))
                 assert pong.reply == "pong: hi from solo"
                 assert node.lookup_actor("pingpong") == ("solo", "PingPong")
+
+
+class Subscriber(Actor):
+    @handler
+    def add(self, msg: AddItem, ctx: Context[Self]) -> int:
+        return 0
+
+    @handler
+    def member(self, msg: MemberUp, ctx: Context[Self]) -> None:
+        pass
+
+
+async def test_membership_events_are_never_taken_from_peers() -> None:
+    """msgspec could decode a MemberUp (a dataclass), but only the runtime sends those."""
+    async with ActorSystem() as system:
+        node = LocalNode("n")
+        node.serve("sub", system.spawn(Subscriber()))
+        assert dict(node.served_types("sub")) == {"AddItem": AddItem}
+        forged = MsgspecSerializer().encode(MemberUp(Node("x", "mem://x", NodeStatus.UP)))
+        request = pb.Envelope(
+            kind=pb.ENVELOPE_KIND_REQUEST,
+            actor_name="sub",
+            message_type="MemberUp",
+            payload=forged,
+            serializer="msgspec",
+        )
+        with pytest.raises(UnknownMessageType):
+            await node.handle(request)
 
 
 class Opaque(RemoteHandler):

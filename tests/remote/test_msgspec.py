@@ -15,7 +15,7 @@ from typing import Any, Self
 import anyio
 import pytest
 
-from cinema import Actor, ActorSystem, Context, Message, handler, load_plugins
+from cinema import Actor, ActorSystem, Context, Message, Terminated, handler, load_plugins
 from cinema.remote import (
     FrameTooLarge,
     LocalNode,
@@ -475,6 +475,23 @@ class Clash(Actor):
     @handler
     def other(self, msg: Impostor, ctx: Context[Self]) -> int:
         return 1
+
+
+class Watcher(Actor):
+    @handler
+    def add(self, msg: AddItem, ctx: Context[Self]) -> int:
+        return 0
+
+    @handler
+    def gone(self, msg: Terminated, ctx: Context[Self]) -> None:
+        pass
+
+
+async def test_cinemas_own_messages_are_never_served() -> None:
+    async with ActorSystem() as system:
+        node = LocalNode("shop")
+        node.serve("watcher", system.spawn(Watcher()))
+        assert dict(node.served_types("watcher")) == {"AddItem": AddItem}
 
 
 async def test_serve_refuses_mistakes_and_serves_only_what_can_come_from_outside() -> None:
