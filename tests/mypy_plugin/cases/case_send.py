@@ -33,7 +33,7 @@ class PingGreeter(Greeter):
     """Inherits greet; adds an async handler for a union of messages."""
 
     @handler
-    async def ping(self, msg: Ping | Farewell, ctx: Context[Self]) -> int:
+    async def ping(self, msg: Ping | Farewell, ctx: Context[Self]) -> int:  # E: Handler "PingGreeter.ping" returns "int", but "Farewell" is a Message[None]: its sender awaits a "None"  [cinema-handler]
         return 1
 
 
@@ -45,7 +45,7 @@ class Counter(Actor):
 
 class Lenient(Actor):
     @handler
-    def anything(self, msg: Any, ctx: Context[Self]) -> None:
+    def anything(self, msg: Any, ctx: Context[Self]) -> None:  # E: The message annotation of handler "Lenient.anything" must be a class or a union of classes, not "Any" (annotate object to take every message)  [cinema-handler]
         pass
 
 
