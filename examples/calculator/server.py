@@ -1,25 +1,44 @@
 """Calculator server: a remote actor holding a running total, served over TCP.
 
-Run from the repository root (so that ``examples.calculator`` is importable)::
+Run it from any directory (``python -m examples.calculator.server`` from the repository root
+works too)::
 
-    python -m examples.calculator.server --port 8080
-    python -m examples.calculator.client 127.0.0.1:8080 5 -2
+    python examples/calculator/server.py --port 8080
+    python examples/calculator/client.py 127.0.0.1:8080 5 -2
 
-The server prints ``listening on HOST:PORT`` once it accepts connections and stops cleanly on
-Ctrl-C or SIGTERM.
+The server prints ``listening on HOST:PORT`` once it accepts connections, logs every failure
+of the calculator, and stops cleanly on Ctrl-C or SIGTERM (``--backend trio`` runs it on trio).
+
+Why it is supervised: a handler that raises fails its actor. ``Value`` is an ``int32``, so a
+total past 2**31 - 1 (``client.py HOST:PORT 2147483647 1``) makes ``add`` raise ``ValueError``.
+Unsupervised, that one request would stop the calculator for good and every later client
+would get ``ActorStopped``. Spawned with ``SupervisorStrategy.restart``, the failed request's
+caller gets the error, the failure is logged here, and a fresh ``Calculator`` from the factory
+serves the next request. The fresh instance starts from 0 on purpose: the failed one's total
+was already out of range when it raised, and state a failed handler has touched is not
+trusted. (State that must survive a failure belongs outside the instance.)
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
+import sys
+from pathlib import Path
 from typing import Self
 
 import anyio
 
-from cinema import Actor, ActorSystem, Context, handler
+# `python examples/calculator/server.py` puts this folder, not the repository root, on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from cinema import Actor, ActorSystem, Context, SupervisorStrategy, handler
 from cinema.remote import LocalNode, MessageRouter, RemoteServer
 from examples.calculator.calculator_pb2 import Add, GetValue, Subtract, Value
+
+#: Failures tolerated per minute before the calculator stops for good (a crash loop).
+MAX_RESTARTS = 100
 
 
 class Calculator(Actor):
@@ -29,7 +48,7 @@ class Calculator(Actor):
     @handler
     def add(self, msg: Add, ctx: Context[Self]) -> Value:
         self.value += msg.n
-        return Value(value=self.value)
+        return Value(value=self.value)  # ValueError past the int32 range: the actor fails
 
     @handler
     def subtract(self, msg: Subtract, ctx: Context[Self]) -> Value:
@@ -43,7 +62,9 @@ class Calculator(Actor):
 
 async def serve(host: str, port: int, secret: str | None) -> None:
     async with ActorSystem() as system:
-        calc = system.spawn(Calculator())
+        calc = system.spawn_with_strategy(
+            Calculator, SupervisorStrategy.restart(MAX_RESTARTS, within=60.0)
+        )
         node = LocalNode("calc-server")
         node.expose("calculator", calc)
         router = (
@@ -53,8 +74,8 @@ async def serve(host: str, port: int, secret: str | None) -> None:
             .route(GetValue, node.handler(calc, GetValue))
             .build()
         )
-        server = await RemoteServer.bind(f"{host}:{port}", router, secret=secret)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            server = await RemoteServer.bind(f"{host}:{port}", router, secret=secret)
             async with server:
                 print(f"listening on {server.address}", flush=True)
                 async for _signal in signals:
@@ -67,8 +88,19 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument("--secret", help="require this shared secret from clients")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
-    anyio.run(serve, args.host, args.port, args.secret)
+    # Cinema logs every failure (with its traceback) on the `cinema` logger but never
+    # configures logging: a server says on its screen what went wrong.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        anyio.run(serve, args.host, args.port, args.secret, backend=args.backend)
+    except* OSError as group:  # e.g. the port is taken
+        exc = group.exceptions[0]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        sys.exit(f"error: cannot listen on {args.host}:{args.port}: {reason}")
+    except* KeyboardInterrupt:  # Ctrl-C before the signal receiver is open (on trio, grouped)
+        sys.exit("interrupted")
 
 
 if __name__ == "__main__":
