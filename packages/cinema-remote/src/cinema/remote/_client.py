@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import os
 from collections.abc import Callable
@@ -9,9 +10,10 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, final, overload
 
 import anyio
+import msgspec
 from google.protobuf.message import Message as ProtoMessage
 
-from cinema import Actor, PluginRegistry
+from cinema import Actor, Message, PluginRegistry
 from cinema.abc import Connection, Serializer
 from cinema.lowlevel import Backend, Future
 
@@ -25,8 +27,10 @@ from ._errors import (
     ProtocolError,
 )
 from ._framing import DEFAULT_MAX_FRAME_SIZE, StreamConnection
-from ._peerlog import ConnectionLog
-from ._protobuf import find_message_class
+from ._msgspec import MsgspecSerializer
+from ._peerlog import ConnectionLog, clip
+from ._protobuf import find_message_class, type_name_of
+from ._reply import NO_REPLY_TYPE, reply_type
 from ._rpc import Req, Resp, Rpc
 from ._serializers import PROTOBUF, SerializerChoice, Serializers
 from ._wire import (
@@ -40,10 +44,11 @@ from ._wire import (
 )
 from .proto import wire_pb2 as pb
 
-__all__ = ["RemoteAddr", "RemoteClient"]
+__all__ = ["RemoteAddr", "RemoteClient", "decode_typed_reply"]
 
 
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
+R = TypeVar("R")
 
 # Errors from a transport that mean the connection is unusable.
 _BROKEN = (
@@ -569,6 +574,9 @@ class RemoteAddr(Generic[A_co]):
     ) -> Resp: ...
 
     @overload
+    async def call(self, message: Message[R], /, *, timeout: float | None = None) -> R: ...
+
+    @overload
     async def call(
         self, message: ProtoMessage, /, *, timeout: float | None = None
     ) -> ProtoMessage | None: ...
@@ -586,7 +594,13 @@ class RemoteAddr(Generic[A_co]):
     ) -> Resp | object:
         """Send a request and return its decoded reply.
 
-        Typed (recommended): pass an :class:`Rpc` that names the reply type::
+        A :class:`cinema.Message` ``[R]`` (e.g. a dataclass) returns its ``R``, decoded as an
+        ``R`` and typed for mypy, as ``Addr.send`` does locally::
+
+            count = await remote.call(AddItem("tea", 2))   # AddItem(Message[int]): int
+
+        Protobuf classes cannot subclass ``Message``: pass an :class:`Rpc` that names the reply
+        type::
 
             ADD = rpc(Add, AddResult)
             result = await remote.call(ADD, Add(n=5))   # mypy: AddResult
@@ -611,6 +625,8 @@ class RemoteAddr(Generic[A_co]):
         )
         if not reply.message_type:
             return None
+        if isinstance(first, Message):
+            return decode_typed_reply(serializer, reply, reply_type(type(first)))
         cls: type | None = None
         if serializer is PROTOBUF:
             cls = find_message_class(reply.message_type)
@@ -677,6 +693,52 @@ class RemoteAddr(Generic[A_co]):
 
     def __hash__(self) -> int:
         return hash((id(self._client), self.node, self.actor_name))
+
+
+def decode_typed_reply(serializer: Serializer, reply: pb.Envelope, expected: object) -> object:
+    """The payload of ``reply`` (not empty) decoded as ``expected``, the ``R`` of the request's
+    ``Message[R]`` (a class, or a type expression such as ``list[Item]``).
+
+    :raises ProtocolError: the reply is not an ``expected`` (wrong class, undecodable), or no
+        serializer here can decode one.
+    """
+    if expected is NO_REPLY_TYPE:
+        expected = Any
+    if isinstance(expected, type) and issubclass(expected, ProtoMessage):
+        if serializer is not PROTOBUF or reply.message_type != type_name_of(expected):
+            raise ProtocolError(
+                f"expected a {type_name_of(expected)} reply, got {reply.message_type!r}"
+                f" ({serializer.name})"
+            )
+        return _decode_reply(PROTOBUF, reply, expected)
+    if isinstance(serializer, MsgspecSerializer):
+        if isinstance(expected, type) and serializer.handles(expected):
+            name = serializer.type_name(expected)
+            if _is_message_class(expected) and reply.message_type != name:
+                raise ProtocolError(f"expected a {name} reply, got {reply.message_type!r}")
+        try:
+            return serializer.decode_as(reply.payload, expected)
+        except ValueError as exc:
+            raise ProtocolError(
+                f"the reply is not a {_describe(expected)}: {clip(str(exc))}"
+            ) from exc
+        except TypeError as exc:
+            raise ProtocolError(f"cannot decode a reply as {_describe(expected)}: {exc}") from exc
+    if isinstance(expected, type) and serializer.handles(expected):
+        return _decode_reply(serializer, reply, expected)
+    raise ProtocolError(
+        f"a {serializer.name} reply {clip(reply.message_type)!r} cannot be decoded as"
+        f" {_describe(expected)}"
+    )
+
+
+def _is_message_class(cls: type) -> bool:
+    # Classes with a name of their own on the wire (not values such as int or list).
+    return dataclasses.is_dataclass(cls) or issubclass(cls, msgspec.Struct)
+
+
+def _describe(tp: object) -> str:
+    return tp.__qualname__ if isinstance(tp, type) else repr(tp)
 
 
 def _decode_reply(serializer: Serializer, reply: pb.Envelope, cls: type[Resp]) -> Resp:
