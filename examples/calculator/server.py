@@ -1,5 +1,10 @@
 """Calculator server: a remote actor holding a running total, served over TCP.
 
+The messages are plain dataclasses, the same classes the client sends: ``Add(n)`` is a
+``Message[int]``, so ``await remote.call(Add(5))`` is an ``int`` for mypy on the client, as
+``await addr.send(Add(5))`` is locally. ``node.serve("calculator", calc)`` accepts every type
+the actor handles (and nothing else); ``RemoteServer.bind`` takes the node as its handler.
+
 Run it from any directory (``python -m examples.calculator.server`` from the repository root
 works too)::
 
@@ -9,8 +14,9 @@ works too)::
 The server prints ``listening on HOST:PORT`` once it accepts connections, logs every failure
 of the calculator, and stops cleanly on Ctrl-C or SIGTERM (``--backend trio`` runs it on trio).
 
-Why it is supervised: a handler that raises fails its actor. ``Value`` is an ``int32``, so a
-total past 2**31 - 1 (``client.py HOST:PORT 2147483647 1``) makes ``add`` raise ``ValueError``.
+Why it is supervised: a handler that raises fails its actor. The total is a 32-bit register,
+so a total past 2**31 - 1 (``client.py HOST:PORT 2147483647 1``) makes ``add`` raise
+``OverflowError``.
 Unsupervised, that one request would stop the calculator for good and every later client
 would get ``ActorStopped``. Spawned with ``SupervisorStrategy.restart``, the failed request's
 caller gets the error, the failure is logged here, and a fresh ``Calculator`` from the factory
@@ -25,20 +31,34 @@ import argparse
 import logging
 import signal
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Self
 
 import anyio
 
-# `python examples/calculator/server.py` puts this folder, not the repository root, on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from cinema import Actor, ActorSystem, Context, SupervisorStrategy, handler
-from cinema.remote import LocalNode, MessageRouter, RemoteServer
-from examples.calculator.calculator_pb2 import Add, GetValue, Subtract, Value
+from cinema import Actor, ActorSystem, Context, Message, SupervisorStrategy, handler
+from cinema.remote import LocalNode, RemoteServer
 
 #: Failures tolerated per minute before the calculator stops for good (a crash loop).
 MAX_RESTARTS = 100
+INT32 = range(-(2**31), 2**31)
+
+# -- messages: Message[R] names the reply type, locally and remotely -------------------------
+
+
+@dataclass
+class Add(Message[int]):
+    n: int
+
+
+@dataclass
+class Subtract(Message[int]):
+    n: int
+
+
+@dataclass
+class GetValue(Message[int]):
+    pass
 
 
 class Calculator(Actor):
@@ -46,18 +66,23 @@ class Calculator(Actor):
         self.value = 0
 
     @handler
-    def add(self, msg: Add, ctx: Context[Self]) -> Value:
+    def add(self, msg: Add, ctx: Context[Self]) -> int:
         self.value += msg.n
-        return Value(value=self.value)  # ValueError past the int32 range: the actor fails
+        return self.checked()
 
     @handler
-    def subtract(self, msg: Subtract, ctx: Context[Self]) -> Value:
+    def subtract(self, msg: Subtract, ctx: Context[Self]) -> int:
         self.value -= msg.n
-        return Value(value=self.value)
+        return self.checked()
 
     @handler
-    def get_value(self, msg: GetValue, ctx: Context[Self]) -> Value:
-        return Value(value=self.value)
+    def get_value(self, msg: GetValue, ctx: Context[Self]) -> int:
+        return self.value
+
+    def checked(self) -> int:
+        if self.value not in INT32:  # the handler raises: the actor fails
+            raise OverflowError(f"{self.value} does not fit the calculator's 32 bits")
+        return self.value
 
 
 async def serve(host: str, port: int, secret: str | None) -> None:
@@ -66,16 +91,9 @@ async def serve(host: str, port: int, secret: str | None) -> None:
             Calculator, SupervisorStrategy.restart(MAX_RESTARTS, within=60.0)
         )
         node = LocalNode("calc-server")
-        node.expose("calculator", calc)
-        router = (
-            MessageRouter()
-            .route(Add, node.handler(calc, Add))
-            .route(Subtract, node.handler(calc, Subtract))
-            .route(GetValue, node.handler(calc, GetValue))
-            .build()
-        )
+        node.serve("calculator", calc)  # every message type Calculator handles
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            server = await RemoteServer.bind(f"{host}:{port}", router, secret=secret)
+            server = await RemoteServer.bind(f"{host}:{port}", node, secret=secret)
             async with server:
                 print(f"listening on {server.address}", flush=True)
                 async for _signal in signals:

@@ -16,7 +16,9 @@ Then type commands at any node's prompt::
     > members
     > actors
 
-Every node runs a ``KVStore`` actor and registers it in the cluster as ``kv-store``; the cluster
+Every node runs a ``KVStore`` actor and serves it in the cluster as ``kv-store``
+(``ClusterNode.serve``: on the node's port, with every message type it handles, and in the
+cluster registry under its class name); the cluster
 registry resolves the name to the same store on every node (the earliest registration: node-1's
 while it lives), so ``set`` on one node and ``get`` on another meet in one store, reached through
 ``ClusterClient`` wherever it runs. Membership changes are printed as they happen
@@ -36,7 +38,7 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Self
 
 import anyio
@@ -44,11 +46,7 @@ import anyio.lowlevel
 from anyio.lowlevel import EventLoopToken
 from anyio.streams.memory import MemoryObjectSendStream
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for kv_pb2, next to this file
-
-from kv_pb2 import Delete, DeleteReply, Get, GetReply, Set, SetReply
-
-from cinema import Actor, ActorSystem, Context, handler
+from cinema import Actor, ActorSystem, Context, Message, handler
 from cinema.cluster import (
     ClusterClient,
     ClusterError,
@@ -56,12 +54,31 @@ from cinema.cluster import (
     MemberEvent,
     NodeStatus,
 )
-from cinema.remote import LocalNode, MessageRouter, RemoteError, rpc
+from cinema.remote import RemoteError
 
-SET = rpc(Set, SetReply)
-GET = rpc(Get, GetReply)
-DELETE = rpc(Delete, DeleteReply)
 STORE = "kv-store"
+
+# -- messages: plain dataclasses, the same classes on every node; Message[R] types the reply ---
+
+
+@dataclass
+class Set(Message[None]):
+    key: str
+    value: str
+
+
+@dataclass
+class Get(Message[str | None]):
+    """The value, or ``None`` for a key that is not set."""
+
+    key: str
+
+
+@dataclass
+class Delete(Message[bool]):
+    """Whether the key was set."""
+
+    key: str
 
 
 class KVStore(Actor):
@@ -71,18 +88,16 @@ class KVStore(Actor):
         self.data: dict[str, str] = {}
 
     @handler
-    def set(self, msg: Set, ctx: Context[Self]) -> SetReply:
+    def set(self, msg: Set, ctx: Context[Self]) -> None:
         self.data[msg.key] = msg.value
-        return SetReply()
 
     @handler
-    def get(self, msg: Get, ctx: Context[Self]) -> GetReply:
-        value = self.data.get(msg.key)
-        return GetReply(found=value is not None, value=value or "")
+    def get(self, msg: Get, ctx: Context[Self]) -> str | None:
+        return self.data.get(msg.key)
 
     @handler
-    def delete(self, msg: Delete, ctx: Context[Self]) -> DeleteReply:
-        return DeleteReply(found=self.data.pop(msg.key, None) is not None)
+    def delete(self, msg: Delete, ctx: Context[Self]) -> bool:
+        return self.data.pop(msg.key, None) is not None
 
 
 class StoreLocation:
@@ -157,14 +172,14 @@ async def run_command(
     store = client.remote_addr(KVStore, STORE)
     try:
         if command == "set":
-            await store.call(SET, Set(key=args[0], value=" ".join(args[1:])), timeout=5)
+            await store.call(Set(args[0], " ".join(args[1:])), timeout=5)
             return prefix + "OK"
         if command == "get":
-            reply = await store.call(GET, Get(key=args[0]), timeout=5)
-            return prefix + (reply.value if reply.found else "(nil)")
+            value = await store.call(Get(args[0]), timeout=5)  # str | None, for mypy too
+            return prefix + (value if value is not None else "(nil)")
         if command == "del":
-            deleted = await store.call(DELETE, Delete(key=args[0]), timeout=5)
-            return prefix + ("OK" if deleted.found else "(nil)")
+            deleted = await store.call(Delete(args[0]), timeout=5)
+            return prefix + ("OK" if deleted else "(nil)")
     except (ClusterError, RemoteError, TimeoutError) as exc:
         return f"{prefix}error: {exc}"
     if command == "members":
@@ -233,42 +248,33 @@ async def run_node(args: argparse.Namespace, signals: AsyncIterator[int]) -> Non
     port = args.port if args.port is not None else 7000 + int(args.node_id.rpartition("-")[2])
     addr = f"{args.host}:{port}"
     seeds = [args.seed] if args.seed else []
-    async with ActorSystem() as system:
-        store = system.spawn(KVStore())
-        local = LocalNode(args.node_id)
-        local.expose(STORE, store)
-        router = (
-            MessageRouter(local)
-            .route(Set, local.handler(store, Set))
-            .route(Get, local.handler(store, Get))
-            .route(Delete, local.handler(store, Delete))
-            .build()
-        )
-        async with ClusterNode(
+    async with (
+        ActorSystem() as system,
+        ClusterNode(
             args.node_id,
             addr,
-            handler=router,
             seeds=seeds,
             gossip_interval=args.gossip_interval,
             suspect_timeout=args.suspect_timeout,
-        ) as node:
-            location = StoreLocation()
-            node.subscribe(system.spawn(EventPrinter(sys.stdin.isatty(), node, location)))
-            await node.register_actor(STORE, "KVStore")
-            location.moved(node)  # where it is now
-            print(f"{args.node_id} listening on {addr}", flush=True)
-            client = ClusterClient(node)
-            async with anyio.create_task_group() as tg:
+        ) as node,
+    ):
+        location = StoreLocation()
+        node.subscribe(system.spawn(EventPrinter(sys.stdin.isatty(), node, location)))
+        await node.serve(STORE, system.spawn(KVStore()))  # registered as "KVStore"
+        location.moved(node)  # where it is now
+        print(f"{args.node_id} listening on {addr}", flush=True)
+        client = ClusterClient(node)
+        async with anyio.create_task_group() as tg:
 
-                async def stop_on_signal() -> None:
-                    async for _ in signals:
-                        break
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(stop_on_signal)
-                await read_commands(node, client, sys.stdin.isatty(), location)
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    break
                 tg.cancel_scope.cancel()
-            print(f"{args.node_id} leaving the cluster", flush=True)
+
+            tg.start_soon(stop_on_signal)
+            await read_commands(node, client, sys.stdin.isatty(), location)
+            tg.cancel_scope.cancel()
+        print(f"{args.node_id} leaving the cluster", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
