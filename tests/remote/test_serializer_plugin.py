@@ -1,9 +1,10 @@
 """A third-party distribution adds a serializer through an entry point, with no change to Cinema.
 
 The test builds a throwaway distribution (hatchling's build hook, no network, no isolation)
-that registers a JSON serializer for marked plain classes in the ``cinema`` entry-point group, installs
-it into a temporary directory with ``pip install --target``, and runs a fresh interpreter that
-calls a remote actor with messages of plain classes end to end on both anyio backends. Without the
+that registers a JSON serializer for marked plain classes in the ``cinema`` entry-point group,
+installs it into a temporary directory with ``pip install --target``, and runs a fresh
+interpreter that calls a remote actor with messages of plain classes end to end on both anyio
+backends. Without the
 distribution the same script fails: the plugin really was used.
 """
 

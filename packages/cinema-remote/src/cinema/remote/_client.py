@@ -6,8 +6,8 @@ import dataclasses
 import hmac
 import os
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, final, overload
+from types import TracebackType, UnionType
+from typing import Any, Generic, Self, TypeVar, Union, final, get_args, get_origin, overload
 
 import anyio
 import msgspec
@@ -620,13 +620,15 @@ class RemoteAddr(Generic[A_co]):
             return typed
         if message is not None:
             raise TypeError("call(message) takes one message; use call(rpc, message)")
+        # (Resolved before sending: a reply type that cannot be resolved sends nothing.)
+        expected = reply_type(type(first)) if isinstance(first, Message) else NO_REPLY_TYPE
         reply, serializer = await self._client._envelope_request(
             self.node, self.actor_name, first, timeout, self._serializer
         )
         if not reply.message_type:
             return None
-        if isinstance(first, Message):
-            return decode_typed_reply(serializer, reply, reply_type(type(first)))
+        if expected is not NO_REPLY_TYPE:
+            return decode_typed_reply(serializer, reply, expected)
         cls: type | None = None
         if serializer is PROTOBUF:
             cls = find_message_class(reply.message_type)
@@ -704,6 +706,13 @@ def decode_typed_reply(serializer: Serializer, reply: pb.Envelope, expected: obj
     """
     if expected is NO_REPLY_TYPE:
         expected = Any
+    members = _union_members.get(expected)
+    if members is None:
+        members = _union_members[expected] = _named_members(expected)
+    if members:
+        # ``Message[Ok | NotFound]``: the reply's type name picks the class (other members,
+        # such as None or int, are decoded as the union).
+        expected = members.get((reply.serializer, reply.message_type), expected)
     if isinstance(expected, type) and issubclass(expected, ProtoMessage):
         if serializer is not PROTOBUF or reply.message_type != type_name_of(expected):
             raise ProtocolError(
@@ -712,10 +721,11 @@ def decode_typed_reply(serializer: Serializer, reply: pb.Envelope, expected: obj
             )
         return _decode_reply(PROTOBUF, reply, expected)
     if isinstance(serializer, MsgspecSerializer):
-        if isinstance(expected, type) and serializer.handles(expected):
-            name = serializer.type_name(expected)
-            if _is_message_class(expected) and reply.message_type != name:
-                raise ProtocolError(f"expected a {name} reply, got {reply.message_type!r}")
+        name = _checked_names.get(expected, "")
+        if name == "":
+            name = _checked_names[expected] = _checked_name(serializer, expected)
+        if name is not None and reply.message_type != name:
+            raise ProtocolError(f"expected a {name} reply, got {reply.message_type!r}")
         try:
             return serializer.decode_as(reply.payload, expected)
         except ValueError as exc:
@@ -732,9 +742,42 @@ def decode_typed_reply(serializer: Serializer, reply: pb.Envelope, expected: obj
     )
 
 
-def _is_message_class(cls: type) -> bool:
-    # Classes with a name of their own on the wire (not values such as int or list).
-    return dataclasses.is_dataclass(cls) or issubclass(cls, msgspec.Struct)
+# Reply type -> the wire name a reply must carry (None: not checked), per type expression of
+# this process's code (Message[R] classes' R), never keyed by anything from the wire.
+_checked_names: dict[object, str | None] = {}
+
+
+def _checked_name(serializer: MsgspecSerializer, expected: object) -> str | None:
+    # Classes with a name of their own on the wire (dataclasses, Structs), not values such as
+    # int or list, whose name says nothing the decoding does not check.
+    if (
+        isinstance(expected, type)
+        and (dataclasses.is_dataclass(expected) or issubclass(expected, msgspec.Struct))
+        and serializer.handles(expected)
+    ):
+        return serializer.type_name(expected)
+    return None
+
+
+# Union reply type -> its class members by (Envelope.serializer, wire type name).
+_union_members: dict[object, dict[tuple[str, str], type]] = {}
+
+
+def _named_members(expected: object) -> dict[tuple[str, str], type]:
+    if get_origin(expected) not in (Union, UnionType):
+        return {}
+    found: dict[tuple[str, str], type] = {}
+    msgspec_serializer = MsgspecSerializer()
+    for member in get_args(expected):
+        if not isinstance(member, type):
+            continue
+        if issubclass(member, ProtoMessage):
+            found[("", type_name_of(member))] = member
+        else:
+            name = _checked_name(msgspec_serializer, member)
+            if name is not None:
+                found[(MsgspecSerializer.name, name)] = member
+    return found
 
 
 def _describe(tp: object) -> str:

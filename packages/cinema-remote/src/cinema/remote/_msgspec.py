@@ -87,13 +87,14 @@ class MsgspecSerializer(Serializer):
 
     name: ClassVar[str] = "msgspec"
 
-    __slots__ = ("_decoders", "_encoder", "_handled")
+    __slots__ = ("_decoders", "_encoder", "_handled", "_names")
 
     def __init__(self) -> None:
         self._encoder = msgspec.msgpack.Encoder()
         # Keyed by type expressions of this process's code (never by a peer's string).
         self._decoders: dict[object, msgspec.msgpack.Decoder[Any]] = {}
         self._handled: dict[type, bool] = {}
+        self._names: dict[type, str] = {}
 
     def handles(self, cls: type) -> bool:
         found = self._handled.get(cls)
@@ -108,12 +109,15 @@ class MsgspecSerializer(Serializer):
         return found
 
     def type_name(self, cls: type) -> str:
+        name = self._names.get(cls)
+        if name is not None:
+            return name
         if not self.handles(cls):
             raise TypeError(f"{cls!r} is not a class the msgspec serializer handles")
         fixed = vars(cls).get(WIRE_NAME_ATTRIBUTE)
-        if isinstance(fixed, str) and fixed:
-            return fixed
-        return cls.__qualname__
+        name = fixed if isinstance(fixed, str) and fixed else cls.__qualname__
+        self._names[cls] = name
+        return name
 
     def encode(self, message: object) -> bytes:
         try:
@@ -145,7 +149,8 @@ class MsgspecSerializer(Serializer):
     def _decoder(self, tp: object) -> msgspec.msgpack.Decoder[Any]:
         if isinstance(tp, type) and issubclass(tp, ProtoMessage):
             raise TypeError(f"the msgspec serializer does not decode {tp!r}")
-        if isinstance(tp, type) and not _candidate(tp):
+        # (typing.Any is a class on Python 3.11; it means "any MessagePack value".)
+        if tp is not Any and isinstance(tp, type) and not _candidate(tp):
             raise TypeError(
                 f"{tp.__qualname__} is not a dataclass, msgspec.Struct, enum or value type"
             )

@@ -173,8 +173,9 @@ class LocalNode(RemoteHandler):
         """Serve the actor at ``addr`` under ``name``, with every message type it handles.
 
         The types are the classes its ``@handler`` methods take, each with the serializer that
-        handles it (protobuf classes, dataclasses, ...); classes no serializer handles (such
-        as :class:`cinema.Terminated`) cannot come from the network and are left out. Only
+        handles it (protobuf classes, dataclasses, ...); classes no serializer handles, and
+        Cinema's own messages (:class:`cinema.Terminated`, the cluster's membership events),
+        which only the runtime sends, are left out. Only
         these classes (and ``types``) are ever decoded for ``name``. Serving a name again
         replaces it.
 
@@ -188,10 +189,14 @@ class LocalNode(RemoteHandler):
         cls = actor_class(addr)
         routes: dict[str, ActorHandler] = {}
         for message_type in handled_types(cls):
+            if _is_cinemas(message_type):
+                # Cinema's own messages (Terminated, cluster membership events) come from the
+                # runtime, never from a peer: only types= can make one remote.
+                continue
             try:
                 self.serializers.for_class(message_type)
             except UnknownSerializer:
-                continue  # local-only (e.g. Terminated): nothing can send it from outside
+                continue  # local-only: nothing can send it from outside
             self._add_route(routes, ActorHandler(self, addr, message_type), cls)
         for message_type in types:
             if not any(issubclass(message_type, t) for t in handled_types(cls)):
@@ -259,6 +264,11 @@ class LocalNode(RemoteHandler):
 
     def __repr__(self) -> str:
         return f"LocalNode({self.name!r})"
+
+
+def _is_cinemas(cls: type) -> bool:
+    module = cls.__module__
+    return module == "cinema" or module.startswith("cinema.")
 
 
 @final
