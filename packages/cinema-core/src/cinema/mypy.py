@@ -17,6 +17,9 @@ It reports ``cinema-handler`` at a ``@handler`` definition the runtime refuses
 for one type, an annotation that is not a class) and at one whose return type is not the
 ``R`` of the ``Message[R]`` it takes. And it types the reply of ``send`` for a final message
 class that is not a ``Message[R]`` (a protobuf message) from the handler that takes it.
+``RemoteAddr[A].call`` and ``ClusterRemoteAddr[A].call`` are checked against ``A`` (the class
+given to ``remote_addr``) the same way, and an ``rpc(Req, Resp)``'s ``Resp`` against what
+``A``'s handler for ``Req`` returns.
 
 Two phases, because decorators do not survive mypy's cache:
 
@@ -112,6 +115,14 @@ _MESSAGE_ARG: Final = {
 _WATCH: Final = f"{_CONTEXT}.watch"
 _ADD_STREAM: Final = f"{_CONTEXT}.add_stream"
 _STREAM_HANDLER: Final = "cinema._actor.StreamHandler"
+# Remote addresses typed by the actor's class (``client.remote_addr(Calc, ...)``): their
+# ``call(msg)`` / ``call(rpc, msg)``, with the class that holds them.
+_REMOTE_CALLS: Final = {
+    "cinema.remote._client.RemoteAddr.call": "cinema.remote._client.RemoteAddr",
+    "cinema.cluster._client.ClusterRemoteAddr.call": "cinema.cluster._client.ClusterRemoteAddr",
+}
+_RPC: Final = "cinema.remote._rpc.Rpc"
+_PROTO: Final = "google.protobuf.message.Message"
 # The methods whose reply the plugin types for a message that is not a ``Message[R]``.
 _REPLYING: Final = frozenset({f"{_ADDR}.send", f"{_ADDR}.send_from_thread"})
 # Bases that never carry handlers, so an actor inheriting them is still fully known.
@@ -148,6 +159,9 @@ class CinemaPlugin(Plugin):
             owner = _ADDR if fullname.startswith(_ADDR + ".") else _CONTEXT
             replying = fullname in _REPLYING
             return lambda ctx: self._check_message(ctx, owner, index, replying)
+        if fullname in _REMOTE_CALLS:
+            remote_owner = _REMOTE_CALLS[fullname]
+            return lambda ctx: _check_remote_call(ctx, remote_owner)
         if fullname == _WATCH:
             return self._check_watch
         if fullname == _ADD_STREAM:
@@ -208,6 +222,57 @@ class CinemaPlugin(Plugin):
                     code=CINEMA_UNHANDLED,
                 )
         return ctx.default_return_type
+
+
+def _check_remote_call(ctx: MethodContext, owner: str) -> Type:
+    """``remote.call(msg)`` and ``remote.call(rpc(Req, Resp), msg)`` on a ``RemoteAddr[A]``:
+    ``A`` (the class given to ``remote_addr``) must handle the message; an ``rpc``'s reply type
+    must be what ``A``'s handler returns; and an untyped ``call`` of a protobuf message is typed
+    by that handler's return (instead of ``Message | None``)."""
+    if not ctx.arg_types or len(ctx.arg_types[0]) != 1:
+        return ctx.default_return_type
+    actors = _actor_types(ctx.type, owner)
+    first = get_proper_type(ctx.arg_types[0][0])
+    if isinstance(first, Instance) and first.type.fullname == _RPC:
+        if len(ctx.arg_types) < 2 or len(ctx.arg_types[1]) != 1 or len(first.args) != 2:
+            return ctx.default_return_type
+        message, where = ctx.arg_types[1][0], ctx.args[1][0]
+        for actor in actors:
+            _report_unhandled(ctx, actor, message, where)
+        msg = get_proper_type(message)
+        if isinstance(msg, Instance) and msg.type.is_final:
+            expected = first.args[1]
+            for actor in actors:
+                ret = _handler_for(actor, msg.type)
+                if ret is not None and not is_subtype(ret, expected):
+                    ctx.api.fail(
+                        f'The rpc expects a "{format_type_bare(expected, ctx.api.options)}" '
+                        f'reply, but actor "{format_type_bare(actor, ctx.api.options)}" '
+                        f'answers "{format_type_bare(msg, ctx.api.options)}" with a '
+                        f'"{format_type_bare(ret, ctx.api.options)}"',
+                        ctx.args[0][0],
+                        code=CINEMA_HANDLER,
+                    )
+        return ctx.default_return_type
+    for actor in actors:
+        _report_unhandled(ctx, actor, first, ctx.args[0][0])
+    # The untyped protobuf form decodes the reply by the type name it carries: the handler's
+    # reply, when that is a protobuf message or None (what the protobuf serializer can send).
+    if not (isinstance(first, Instance) and first.type.has_base(_PROTO)) or not actors:
+        return ctx.default_return_type
+    proto = Instance(next(b for b in first.type.mro if b.fullname == _PROTO), [])
+    replies = []
+    for actor in actors:
+        ret = _handler_for(actor, first.type) if first.type.is_final else None
+        if ret is None or not is_subtype(ret, UnionType([proto, NoneType()])):
+            return ctx.default_return_type
+        replies.append(ret)
+    ret_type = get_proper_type(ctx.default_return_type)
+    if isinstance(ret_type, Instance) and ret_type.type.fullname == _COROUTINE:
+        return ret_type.copy_modified(
+            args=[ret_type.args[0], ret_type.args[1], make_simplified_union(replies)]
+        )
+    return ctx.default_return_type
 
 
 def _reply_is_object(ctx: MethodContext) -> bool:
