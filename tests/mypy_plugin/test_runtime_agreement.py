@@ -57,6 +57,6 @@ def test_runtime_refuses_what_the_plugin_reports(case_result: MypyResult) -> Non
     assert refused == reported
 
 
-@pytest.mark.parametrize("name", ["Mixed", "Child"])
+@pytest.mark.parametrize("name", ["Mixed", "Split", "Child"])
 def test_reply_type_errors_are_the_plugins_alone(name: str) -> None:
     class_info(_actor_classes()[name])

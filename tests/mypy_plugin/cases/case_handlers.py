@@ -57,8 +57,14 @@ class Right(Actor):
 
 class Mixed(Actor):
     @handler
-    def both(self, msg: Count | Note, ctx: Context[Self]) -> int:  # E: Handler "Mixed.both" returns "int", but "Note" is a Message[None]: its sender awaits a "None"  [cinema-handler]
+    def both(self, msg: Count | Note, ctx: Context[Self]) -> int:  # a Message[None] takes any
         return 1
+
+
+class Split(Actor):
+    @handler
+    def greet_or_count(self, msg: Greet | Count, ctx: Context[Self]) -> str:  # E: Handler "Split.greet_or_count" returns "str", but "Count" is a Message[int]: its sender awaits a "int"  [cinema-handler]
+        return ""
 
 
 class Twice(Actor):
