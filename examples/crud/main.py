@@ -1,7 +1,10 @@
-"""CRUD example: an in-memory user store, with no locks.
+"""CRUD example: an in-memory user store, with no locks, used locally and over the network.
 
 The store's dictionary is owned by one actor and touched by one handler at a time, so many
-concurrent callers need no lock. Run it with ``python examples/crud/main.py``.
+concurrent callers need no lock. The same dataclass messages work remotely: the last part
+serves the store over TCP (``LocalNode.serve``) and calls it through a client, where
+``await users.call(GetUser(1))`` is a ``str | None`` exactly as ``await store.send(GetUser(1))``
+is locally. Run it with ``python examples/crud/main.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Self
 import anyio
 
 from cinema import Actor, ActorSystem, Addr, Context, Message, handler
+from cinema.remote import LocalNode, RemoteClient, RemoteServer, TcpTransport
 
 # -- messages: the type parameter of Message is the reply type of send() ----------------------
 
@@ -75,6 +79,21 @@ async def create_many(store: Addr[UserStore], first: int, count: int) -> None:
             tg.start_soon(store.send, CreateUser(user_id, f"user-{user_id}"))
 
 
+async def over_the_network(store: Addr[UserStore]) -> None:
+    """The same store and messages, served on a loopback port and called through a client."""
+    node = LocalNode("crud")
+    node.serve("users", store)  # every message type UserStore handles, nothing else
+    server = await RemoteServer.bind("127.0.0.1:0", node)
+    async with server:  # serving in the background
+        conn = await TcpTransport().connect(server.address)
+        async with RemoteClient(conn) as client:
+            users = client.remote_addr(UserStore, "crud", "users")
+            print(f"remote get 1 -> {await users.call(GetUser(1))!r}")  # str | None, typed
+            await users.call(CreateUser(3, "carol"))
+            print(f"remote update 3 -> {await users.call(UpdateUser(3, 'carol lewis'))}")
+    print(f"local get 3 -> {await store.send(GetUser(3))!r}")  # one store, two ways in
+
+
 async def main() -> None:
     async with ActorSystem() as system:
         store = system.spawn(UserStore())
@@ -98,6 +117,8 @@ async def main() -> None:
             if await store.send(GetUser(user_id)) == f"user-{user_id}":
                 found += 1
         print(f"concurrent creates: {found} of 100 users found")
+
+        await over_the_network(store)
 
 
 if __name__ == "__main__":

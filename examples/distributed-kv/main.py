@@ -16,11 +16,16 @@ Then type commands at any node's prompt::
     > members
     > actors
 
-Every node runs a ``KVStore`` actor and registers it in the cluster as ``kv-store``; the cluster
+Every node runs a ``KVStore`` actor and serves it in the cluster as ``kv-store``
+(``ClusterNode.serve``: on the node's port, with every message type it handles, and in the
+cluster registry under its class name); the cluster
 registry resolves the name to the same store on every node (the earliest registration: node-1's
 while it lives), so ``set`` on one node and ``get`` on another meet in one store, reached through
 ``ClusterClient`` wherever it runs. Membership changes are printed as they happen
-(``[cluster] node-3 is Suspect``). With stdin not a terminal the node reads commands from it
+(``[cluster] node-3 is Suspect``). The data lives in that one store and nowhere else: when its
+node goes Down or leaves, the name resolves to the next node's store, which starts empty, and
+every node says so (``[cluster] kv-store moved to node-2 (node-1 is Down): it starts
+empty``). With stdin not a terminal the node reads commands from it
 without prompts, ends each command's output with a blank line, and keeps serving at end of
 input; Ctrl-C or SIGTERM leaves the cluster gracefully.
 """
@@ -32,7 +37,8 @@ import math
 import signal
 import sys
 import threading
-from pathlib import Path
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Self
 
 import anyio
@@ -40,23 +46,39 @@ import anyio.lowlevel
 from anyio.lowlevel import EventLoopToken
 from anyio.streams.memory import MemoryObjectSendStream
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for kv_pb2, next to this file
-
-from kv_pb2 import Delete, DeleteReply, Get, GetReply, Set, SetReply
-
-from cinema import Actor, ActorSystem, Context, handler
+from cinema import Actor, ActorSystem, Context, Message, handler
 from cinema.cluster import (
     ClusterClient,
     ClusterError,
     ClusterNode,
     MemberEvent,
+    NodeStatus,
 )
-from cinema.remote import LocalNode, MessageRouter, RemoteError, rpc
+from cinema.remote import RemoteError
 
-SET = rpc(Set, SetReply)
-GET = rpc(Get, GetReply)
-DELETE = rpc(Delete, DeleteReply)
 STORE = "kv-store"
+
+# -- messages: plain dataclasses, the same classes on every node; Message[R] types the reply ---
+
+
+@dataclass
+class Set(Message[None]):
+    key: str
+    value: str
+
+
+@dataclass
+class Get(Message[str | None]):
+    """The value, or ``None`` for a key that is not set."""
+
+    key: str
+
+
+@dataclass
+class Delete(Message[bool]):
+    """Whether the key was set."""
+
+    key: str
 
 
 class KVStore(Actor):
@@ -66,29 +88,58 @@ class KVStore(Actor):
         self.data: dict[str, str] = {}
 
     @handler
-    def set(self, msg: Set, ctx: Context[Self]) -> SetReply:
+    def set(self, msg: Set, ctx: Context[Self]) -> None:
         self.data[msg.key] = msg.value
-        return SetReply()
 
     @handler
-    def get(self, msg: Get, ctx: Context[Self]) -> GetReply:
-        value = self.data.get(msg.key)
-        return GetReply(found=value is not None, value=value or "")
+    def get(self, msg: Get, ctx: Context[Self]) -> str | None:
+        return self.data.get(msg.key)
 
     @handler
-    def delete(self, msg: Delete, ctx: Context[Self]) -> DeleteReply:
-        return DeleteReply(found=self.data.pop(msg.key, None) is not None)
+    def delete(self, msg: Delete, ctx: Context[Self]) -> bool:
+        return self.data.pop(msg.key, None) is not None
+
+
+class StoreLocation:
+    """Which node's store the name resolves to, to notice when the data is lost: the name moves
+    on to another node's (empty) store when its node goes Down or leaves."""
+
+    def __init__(self) -> None:
+        self.node_id: str | None = None
+
+    def moved(self, node: ClusterNode) -> str | None:
+        """The notice to print if the store has moved away from a node that is gone."""
+        where = node.lookup_actor(STORE)
+        if where is None:
+            return None
+        previous, self.node_id = self.node_id, where[0]
+        if previous is None or previous == where[0]:
+            return None
+        # A move to a node that registered earlier is only gossip arriving (a node resolves
+        # the name to its own store until it hears of the others): the data is there.
+        status = {n.id: n.status for n in node.members()}.get(previous)
+        if status in (NodeStatus.UP, NodeStatus.SUSPECT):
+            return None
+        gone = "gone" if status is None else str(status)
+        return f"[cluster] {STORE} moved to {where[0]} ({previous} is {gone}): it starts empty"
 
 
 class EventPrinter(Actor):
     """Prints membership changes as they happen (at a terminal, above a fresh prompt)."""
 
-    def __init__(self, interactive: bool) -> None:
+    def __init__(self, interactive: bool, node: ClusterNode, store: StoreLocation) -> None:
         self.interactive = interactive
+        self.node = node
+        self.store = store
 
     @handler
     def on_event(self, msg: MemberEvent, ctx: Context[Self]) -> None:
-        line = f"[cluster] {msg.node.id} is {msg.node.status}"
+        self.show(f"[cluster] {msg.node.id} is {msg.node.status}")
+        notice = self.store.moved(self.node)
+        if notice is not None:
+            self.show(notice)
+
+    def show(self, line: str) -> None:
         if self.interactive:
             print(f"\r{line}\n> ", end="", flush=True)
         else:
@@ -102,27 +153,35 @@ HELP = """commands:
   members         cluster members and their status
   actors          actors registered in the cluster
   quit            leave the cluster and exit"""
+USAGE = {"set": "usage: set KEY VALUE", "get": "usage: get KEY", "del": "usage: del KEY"}
 
 
-async def run_command(line: str, node: ClusterNode, client: ClusterClient) -> str | None:
+async def run_command(
+    line: str, node: ClusterNode, client: ClusterClient, location: StoreLocation | None = None
+) -> str | None:
     """Execute one command line; return its output (``None``: quit)."""
     words = line.split()
     if not words:
         return ""
     command, args = words[0].lower(), words[1:]
+    # set KEY VALUE (the value may have spaces), get KEY, del KEY
+    if command in USAGE and not (len(args) >= 2 if command == "set" else len(args) == 1):
+        return USAGE[command]
+    notice = location.moved(node) if location is not None else None
+    prefix = f"{notice}\n" if notice else ""
     store = client.remote_addr(KVStore, STORE)
     try:
-        if command == "set" and len(args) >= 2:
-            await store.call(SET, Set(key=args[0], value=" ".join(args[1:])), timeout=5)
-            return "OK"
-        if command == "get" and len(args) == 1:
-            reply = await store.call(GET, Get(key=args[0]), timeout=5)
-            return reply.value if reply.found else "(nil)"
-        if command == "del" and len(args) == 1:
-            deleted = await store.call(DELETE, Delete(key=args[0]), timeout=5)
-            return "OK" if deleted.found else "(nil)"
+        if command == "set":
+            await store.call(Set(args[0], " ".join(args[1:])), timeout=5)
+            return prefix + "OK"
+        if command == "get":
+            value = await store.call(Get(args[0]), timeout=5)  # str | None, for mypy too
+            return prefix + (value if value is not None else "(nil)")
+        if command == "del":
+            deleted = await store.call(Delete(args[0]), timeout=5)
+            return prefix + ("OK" if deleted else "(nil)")
     except (ClusterError, RemoteError, TimeoutError) as exc:
-        return f"error: {exc}"
+        return f"{prefix}error: {exc}"
     if command == "members":
         lines = ["cluster members:"]
         lines += [f"  {n.id} @ {n.addr} [{n.status}]" for n in node.members()]
@@ -134,7 +193,9 @@ async def run_command(line: str, node: ClusterNode, client: ClusterClient) -> st
         return "\n".join(lines)
     if command in ("quit", "exit"):
         return None
-    return HELP
+    if command == "help":
+        return HELP
+    return f"unknown command {words[0]!r}; {HELP}"
 
 
 def _pump_stdin(token: EventLoopToken, send: MemoryObjectSendStream[str]) -> None:
@@ -148,7 +209,9 @@ def _pump_stdin(token: EventLoopToken, send: MemoryObjectSendStream[str]) -> Non
         pass  # the node is shutting down
 
 
-async def read_commands(node: ClusterNode, client: ClusterClient, interactive: bool) -> None:
+async def read_commands(
+    node: ClusterNode, client: ClusterClient, interactive: bool, location: StoreLocation
+) -> None:
     """Read and run commands from stdin until ``quit`` (or end of input when interactive)."""
     send, receive = anyio.create_memory_object_stream[str](math.inf)
     token = anyio.lowlevel.current_token()
@@ -163,7 +226,7 @@ async def read_commands(node: ClusterNode, client: ClusterClient, interactive: b
                 if interactive:
                     return
                 await anyio.sleep_forever()  # a server fed from /dev/null: keep serving
-            output = await run_command(line, node, client)
+            output = await run_command(line, node, client, location)
             if output is None:
                 return
             if interactive:
@@ -175,44 +238,43 @@ async def read_commands(node: ClusterNode, client: ClusterClient, interactive: b
 
 
 async def main(args: argparse.Namespace) -> None:
+    # Open before anything else, so that Ctrl-C during the start is a clean stop as well (it
+    # is handled once the node is up).
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        await run_node(args, signals)
+
+
+async def run_node(args: argparse.Namespace, signals: AsyncIterator[int]) -> None:
     port = args.port if args.port is not None else 7000 + int(args.node_id.rpartition("-")[2])
     addr = f"{args.host}:{port}"
     seeds = [args.seed] if args.seed else []
-    async with ActorSystem() as system:
-        store = system.spawn(KVStore())
-        local = LocalNode(args.node_id)
-        local.expose(STORE, store)
-        router = (
-            MessageRouter(local)
-            .route(Set, local.handler(store, Set))
-            .route(Get, local.handler(store, Get))
-            .route(Delete, local.handler(store, Delete))
-            .build()
-        )
-        async with ClusterNode(
+    async with (
+        ActorSystem() as system,
+        ClusterNode(
             args.node_id,
             addr,
-            handler=router,
             seeds=seeds,
             gossip_interval=args.gossip_interval,
             suspect_timeout=args.suspect_timeout,
-        ) as node:
-            node.subscribe(system.spawn(EventPrinter(sys.stdin.isatty())))
-            await node.register_actor(STORE, "KVStore")
-            print(f"{args.node_id} listening on {addr}", flush=True)
-            client = ClusterClient(node)
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async with anyio.create_task_group() as tg:
+        ) as node,
+    ):
+        location = StoreLocation()
+        node.subscribe(system.spawn(EventPrinter(sys.stdin.isatty(), node, location)))
+        await node.serve(STORE, system.spawn(KVStore()))  # registered as "KVStore"
+        location.moved(node)  # where it is now
+        print(f"{args.node_id} listening on {addr}", flush=True)
+        client = ClusterClient(node)
+        async with anyio.create_task_group() as tg:
 
-                    async def stop_on_signal() -> None:
-                        async for _ in signals:
-                            break
-                        tg.cancel_scope.cancel()
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    break
+                tg.cancel_scope.cancel()
 
-                    tg.start_soon(stop_on_signal)
-                    await read_commands(node, client, sys.stdin.isatty())
-                    tg.cancel_scope.cancel()
-            print(f"{args.node_id} leaving the cluster", flush=True)
+            tg.start_soon(stop_on_signal)
+            await read_commands(node, client, sys.stdin.isatty(), location)
+            tg.cancel_scope.cancel()
+        print(f"{args.node_id} leaving the cluster", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -234,4 +296,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    anyio.run(main, arguments, backend=arguments.backend)
+    try:
+        anyio.run(main, arguments, backend=arguments.backend)
+    except* KeyboardInterrupt:  # Ctrl-C before the signal receiver is open (on trio, grouped)
+        sys.exit("interrupted")
+    except* OSError as group:  # e.g. the port is taken
+        sys.exit(f"error: {group.exceptions[0]}")

@@ -59,7 +59,7 @@ def define_and_spawn_broken(system: ActorSystem) -> None:
 def define_and_spawn_unannotated(system: ActorSystem) -> None:
     class Unannotated(Actor):
         @handler
-        def on_anything(self, msg, ctx: Context[Self]) -> None:  # type: ignore[no-untyped-def]  # no annotation on purpose
+        def on_anything(self, msg, ctx: Context[Self]) -> None:  # type: ignore[no-untyped-def, cinema-handler]  # no annotation on purpose
             pass
 
     system.spawn(Unannotated())

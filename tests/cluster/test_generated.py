@@ -15,7 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # (include root, .proto relative to it): generated modules land next to each .proto.
 PROTOS = [
     (ROOT / "packages" / "cinema-cluster" / "src", "cinema/cluster/proto/gossip.proto"),
-    (ROOT / "examples" / "distributed-kv", "kv.proto"),
     (ROOT / "tests" / "cluster" / "protos", "cluster_test.proto"),
 ]
 

@@ -14,7 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the demo's helpers are imported as examples.cluster_demo
 
-from examples.cluster_demo import KvProcess, expect, free_ports, wait_for_members  # noqa: E402
+from examples.cluster_demo import (  # noqa: E402
+    KvProcess,
+    expect,
+    free_ports,
+    line_is,
+    wait_for_members,
+)
 
 OPTIONS = ["--gossip-interval", "0.1", "--suspect-timeout", "0.5"]
 # The nodes under test are the child processes: each test runs once per backend they run on
@@ -105,6 +111,87 @@ async def test_a_paused_process_coming_back_marks_no_healthy_node_down(child_bac
         for node in nodes:
             assert await node.stop() == 0
         tg.cancel_scope.cancel()
+
+
+KV_MAIN = ROOT / "examples" / "distributed-kv" / "main.py"
+
+
+# The driver runs on asyncio; the program runs on the backend under test.
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.anyio
+async def test_usage_errors_and_a_notice_when_the_store_moves_to_an_empty_node(
+    backend: str,
+) -> None:
+    ports = free_ports(2)
+    options = [*OPTIONS, "--backend", backend]
+    n1 = KvProcess("node-1", ports[0], None, options)
+    n2 = KvProcess("node-2", ports[1], f"127.0.0.1:{ports[0]}", options)
+    async with n1, n2, anyio.create_task_group() as tg:
+        for node in (n1, n2):
+            await node.start(tg)
+        both_up = {"node-1": "Up", "node-2": "Up"}
+        assert await wait_for_members(n2, both_up) == both_up
+        for command, usage in [
+            ("set", "usage: set KEY VALUE"),
+            ("set color", "usage: set KEY VALUE"),
+            ("get", "usage: get KEY"),
+            ("get a b", "usage: get KEY"),
+            ("del", "usage: del KEY"),
+        ]:
+            assert await n2.command(command) == [usage]
+        unknown = await n2.command("frobnicate now")
+        assert unknown[0] == "unknown command 'frobnicate'; commands:", unknown
+        assert "  set KEY VALUE   store a value" in unknown
+
+        await expect(n2, "set color deep blue", "OK")  # a value may have spaces
+        await expect(n2, "get color", "deep blue")
+        mark = len(n2.lines)
+        n1.kill()  # the store (node-1's) and its data die with it
+        await n2.wait_for(
+            line_is("[cluster] kv-store moved to node-2 (node-1 is Down): it starts empty"),
+            timeout=20,
+            start=mark,
+        )
+        await expect(n2, "get color", "(nil)")
+        notices = [line for line in n2.lines if "moved to" in line]
+        assert len(notices) == 1, n2.lines  # said once, and never while gossip arrived
+        assert await n2.stop() == 0
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_on_a_node_is_one_line(backend: str) -> None:
+    (port,) = free_ports(1)
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            "-W",
+            "error",
+            str(KV_MAIN),
+            "node-1",
+            "--port",
+            str(port),
+            "--backend",
+            backend,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert node.stdout is not None
+        assert node.stdout.readline() == f"node-1 listening on 127.0.0.1:{port}\n"
+        node.send_signal(signal.SIGINT)
+        out, err = node.communicate(timeout=30)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.communicate()
+    assert node.returncode == 0, err
+    assert err == ""
+    assert out == "node-1 leaving the cluster\n"
 
 
 def test_the_cluster_demo_runs_and_exits_zero() -> None:

@@ -33,7 +33,7 @@ class Pong(Message[int]):
 async def test_a_handler_without_a_ctx_parameter_is_refused_at_spawn() -> None:
     class NoCtx(Actor):
         @handler
-        def ping(self, msg: Ping) -> int:  # the mistake under test
+        def ping(self, msg: Ping) -> int:  # type: ignore[cinema-handler]  # the mistake under test
             return 1
 
     async with ActorSystem() as system:
@@ -58,7 +58,7 @@ async def test_two_handlers_for_one_type_are_refused_at_spawn() -> None:
             return 1
 
         @handler
-        def second(self, msg: Ping | Pong, ctx: Context[Self]) -> int:
+        def second(self, msg: Ping | Pong, ctx: Context[Self]) -> int:  # type: ignore[cinema-handler]  # the mistake under test
             return 2
 
     async with ActorSystem() as system:
@@ -110,3 +110,16 @@ async def test_unhandled_message_without_a_candidate_has_no_hint() -> None:
         with pytest.raises(UnhandledMessage) as info:
             system.spawn(Plain()).do_send(Pong())  # type: ignore[cinema-unhandled]
         assert "@handler" not in str(info.value)
+
+
+async def test_a_handler_for_any_is_refused_at_spawn() -> None:
+    # typing.Any is a class since Python 3.11, but no message is an instance of it: such a
+    # handler would silently never run.
+    class Lenient(Actor):
+        @handler
+        def anything(self, msg: Any, ctx: Context[Self]) -> None:  # type: ignore[cinema-handler]  # the mistake under test
+            pass
+
+    async with ActorSystem() as system:
+        with pytest.raises(HandlerDefinitionError, match=r"Lenient\.anything .*annotate object"):
+            system.spawn(Lenient())

@@ -357,7 +357,7 @@ async def test_protobuf_like_non_message_types_can_be_handled() -> None:
 def test_unannotated_handler_is_a_clear_error() -> None:
     class Bad(Actor):
         @handler
-        def oops(self, msg, ctx):  # type: ignore[no-untyped-def]  # the point of the test
+        def oops(self, msg, ctx):  # type: ignore[no-untyped-def, cinema-handler]  # the point of the test
             return None
 
     async def main() -> None:

@@ -72,6 +72,9 @@ def test_crud_example() -> None:
         "delete 2 again -> False",
         "get 2 -> None",
         "concurrent creates: 100 of 100 users found",
+        "remote get 1 -> 'alice liddell'",
+        "remote update 3 -> True",
+        "local get 3 -> 'carol lewis'",
     ]
 
 
@@ -200,7 +203,8 @@ async def test_crud_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     await crud.main()
     out = capsys.readouterr().out
     assert "update 99 -> False" in out
-    assert out.endswith("concurrent creates: 100 of 100 users found\n")
+    assert "concurrent creates: 100 of 100 users found\n" in out
+    assert out.endswith("remote update 3 -> True\nlocal get 3 -> 'carol lewis'\n")
 
 
 @pytest.mark.anyio

@@ -23,6 +23,10 @@ from mypy import api
 HERE = Path(__file__).parent
 CASES = HERE / "cases"
 CORE_SRC = HERE.parents[1] / "packages" / "cinema-core" / "src"
+# cinema.remote and cinema.cluster, for the remote-address cases.
+OTHER_SRC = [
+    HERE.parents[1] / "packages" / name / "src" for name in ("cinema-remote", "cinema-cluster")
+]
 
 _OUTPUT_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<kind>error|note): (?P<text>.*)$")
 _EXPECTATION = re.compile(r"# (?P<kind>[EN]): (?P<text>.*?)(?=\s+# [EN]: |\s*$)")
@@ -37,7 +41,7 @@ strict = True
 warn_unreachable = True
 show_absolute_path = True
 plugins = cinema.mypy
-mypy_path = {CORE_SRC}
+mypy_path = {",".join(map(str, [CORE_SRC, *OTHER_SRC]))}
 """
 
 Message = tuple[int, str, str]  # (line, "error" | "note", text)

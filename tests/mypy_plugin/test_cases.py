@@ -25,8 +25,9 @@ def test_every_case_is_checked(case_result: MypyResult) -> None:
 
 def test_cases_expect_errors_from_the_plugin(mypy: Mypy) -> None:
     # The cases must exercise the plugin: at least one expected error per checked method.
-    expected = [text for case in CASES for _, _, text in mypy.expected(case)]
-    assert all(text.endswith("[cinema-unhandled]") for text in expected)
+    expected = [text for case in CASES for _, kind, text in mypy.expected(case) if kind == "error"]
+    codes = ("[cinema-unhandled]", "[cinema-handler]")
+    assert all(text.endswith(codes) for text in expected)
     for needle in (".do_send(", ".send(", "run_later", "run_interval", "watch(", "add_stream("):
         lines = [
             line
@@ -35,3 +36,6 @@ def test_cases_expect_errors_from_the_plugin(mypy: Mypy) -> None:
             if needle in line and "# E:" in line
         ]
         assert lines, needle
+    # ... and each of the handler definition checks.
+    for needle in ("returns", "no ctx", "no message parameter", "both handle", "must be a class"):
+        assert any(needle in text and "[cinema-handler]" in text for text in expected), needle

@@ -110,7 +110,18 @@ async def test_unauthenticated_peer_is_refused(caplog: pytest.LogCaptureFixture)
                 await remote.call(ADD, Add(n=2))
         async with connect(server, secret="wrong") as client:
             remote = client.remote_addr(Calculator, "calc-server", "calculator")
-            with pytest.raises(AuthenticationError, match="does not know the secret"):
+            with pytest.raises(
+                AuthenticationError, match="secrets of this client and the server differ"
+            ):
+                await remote.call(ADD, Add(n=2))
+        assert calc.value == 0
+
+
+async def test_a_client_with_a_secret_says_the_server_has_none() -> None:
+    async with calc_server() as (server, calc, _addr):
+        async with connect(server, secret="s3cret") as client:
+            remote = client.remote_addr(Calculator, "calc-server", "calculator")
+            with pytest.raises(AuthenticationError, match="server has no shared secret"):
                 await remote.call(ADD, Add(n=2))
         assert calc.value == 0
 

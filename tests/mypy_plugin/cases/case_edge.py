@@ -28,15 +28,15 @@ class Odd(Actor):
         pass
 
     @handler
-    def user(self, msg: UserId | None, ctx: Context[Self]) -> None:
+    def user(self, msg: UserId | None, ctx: Context[Self]) -> None:  # E: The message annotation of handler "Odd.user" must be a class or a union of classes, not "UserId"  [cinema-handler]
         pass
 
     @handler
-    def color(self, msg: Literal[Color.RED], ctx: Context[Self]) -> None:
+    def color(self, msg: Literal[Color.RED], ctx: Context[Self]) -> None:  # E: The message annotation of handler "Odd.color" must be a class or a union of classes, not "Literal[Color.RED]"  [cinema-handler]
         pass
 
     @handler
-    def command(self, msg: Literal["stop"], ctx: Context[Self]) -> None:
+    def command(self, msg: Literal["stop"], ctx: Context[Self]) -> None:  # E: The message annotation of handler "Odd.command" must be a class or a union of classes, not "Literal['stop']"  [cinema-handler]
         pass
 
     @handler

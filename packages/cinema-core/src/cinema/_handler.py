@@ -182,6 +182,12 @@ def _flatten(annotation: object, where: str) -> list[type]:
         return result
     if origin is typing.Annotated:
         return _flatten(get_args(annotation)[0], where)
+    if annotation is typing.Any:
+        # A class since Python 3.11, but no message is an instance of it: it would never run.
+        raise HandlerDefinitionError(
+            f"the message annotation of handler {where} must be a class or a union of classes, "
+            "not typing.Any (annotate object to take every message)"
+        )
     if origin is not None and isinstance(origin, type):
         return [origin]
     if isinstance(annotation, type):

@@ -331,14 +331,17 @@ class RemoteClient:
         self.server_node = welcome.node
         if welcome.auth_required and self._secret is None:
             await self._abort(AuthenticationError("the server requires a shared secret"))
-        if self._secret is not None and (
-            not welcome.auth_required
-            or not hmac.compare_digest(
-                welcome.server_proof,
-                server_proof(self._secret, self._client_nonce, welcome.server_nonce),
+        if self._secret is not None and not welcome.auth_required:
+            await self._abort(
+                AuthenticationError("the server has no shared secret, but this client has one")
             )
+        if self._secret is not None and not hmac.compare_digest(
+            welcome.server_proof,
+            server_proof(self._secret, self._client_nonce, welcome.server_nonce),
         ):
-            await self._abort(AuthenticationError("the server does not know the secret"))
+            await self._abort(
+                AuthenticationError("the shared secrets of this client and the server differ")
+            )
         return welcome
 
     async def _abort(self, error: Exception) -> None:
