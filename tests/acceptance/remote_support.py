@@ -145,14 +145,6 @@ async def serve_counter(node_name: str = "server") -> AsyncIterator[Served]:
             yield Served(system, server, counter, addr, node)
 
 
-def free_port() -> int:
-    """An ephemeral TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class TcpProxy:
     """A loopback TCP relay to ``target_port``, which a test can cut (``cut()``: every
     relayed connection is closed and new ones are closed at once) and restore (``heal()``)."""
