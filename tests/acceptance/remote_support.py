@@ -19,6 +19,7 @@ from anyio.abc import SocketStream, TaskGroup
 
 from cinema import Actor, ActorSystem, Addr, Context, handler
 from cinema.remote import LocalNode, MessageRouter, RemoteServer, rpc
+from cinema.testing import free_port as free_port  # tests/remote imports it from here
 from tests.backends import NETWORK_BACKENDS, BackendParam, network_backend
 from tests.cluster.protos.cluster_test_pb2 import Ping as Ping
 from tests.cluster.protos.cluster_test_pb2 import Pong as Pong

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
+from functools import partial
 from types import TracebackType
 from typing import Any, Self, final
 
@@ -92,7 +93,7 @@ class MemoryCluster:
                 self.nodes.append(await self._stack.enter_async_context(node))
             with anyio.fail_after(self._timeout):
                 for node in self.nodes:
-                    await node.wait_until(lambda node=node: self._all_up(node))
+                    await node.wait_until(partial(self._all_up, node))
         except BaseException:
             await self._stack.aclose()
             raise
