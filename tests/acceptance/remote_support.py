@@ -19,6 +19,7 @@ from anyio.abc import SocketStream, TaskGroup
 
 from cinema import Actor, ActorSystem, Addr, Context, handler
 from cinema.remote import LocalNode, MessageRouter, RemoteServer, rpc
+from cinema.testing import free_port as free_port  # tests/remote imports it from here
 from tests.backends import NETWORK_BACKENDS, BackendParam, network_backend
 from tests.cluster.protos.cluster_test_pb2 import Ping as Ping
 from tests.cluster.protos.cluster_test_pb2 import Pong as Pong
@@ -145,14 +146,6 @@ async def serve_counter(node_name: str = "server") -> AsyncIterator[Served]:
         server = await RemoteServer.bind("127.0.0.1:0", counter_router(node, addr).build())
         async with server:
             yield Served(system, server, counter, addr, node)
-
-
-def free_port() -> int:
-    """An ephemeral TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class TcpProxy:

@@ -36,6 +36,7 @@ from cinema.remote import (
     TcpTransport,
     UnknownActor,
 )
+from cinema.testing import free_port
 from tests.acceptance.cluster_support import (
     EventRecorder,
     Pinger,
@@ -50,7 +51,6 @@ from tests.acceptance.remote_support import (
     Ping,
     Pong,
     TcpProxy,
-    free_port,
 )
 from tests.acceptance.remote_support import accept_races as accept_races
 from tests.acceptance.remote_support import anyio_backend as anyio_backend

@@ -8,7 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, fields, is_dataclass
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import Any, Self, cast
 
 import anyio
 import anyio.lowlevel
@@ -32,6 +32,7 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
+from cinema.testing import wait_stopped
 from tests.acceptance.support import (
     Gate,
     GetLog,
@@ -42,9 +43,6 @@ from tests.acceptance.support import (
     alive,
     hold,
 )
-
-if TYPE_CHECKING:
-    from tests.conftest import WaitStopped
 
 
 @dataclass
@@ -263,9 +261,7 @@ async def test_started_completes_before_the_first_message() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["sync", "async"])
-async def test_started_and_stopped_hooks_run_sync_or_async(
-    kind: str, wait_stopped: WaitStopped
-) -> None:
+async def test_started_and_stopped_hooks_run_sync_or_async(kind: str) -> None:
     log: list[str] = []
 
     class SyncHooks(Actor):
@@ -420,7 +416,7 @@ async def test_addr_has_no_ordering() -> None:
 
 
 @pytest.mark.anyio
-async def test_is_alive_follows_the_actor(wait_stopped: WaitStopped) -> None:
+async def test_is_alive_follows_the_actor() -> None:
     async with ActorSystem() as system:
         addr = system.spawn(Greeter())
         assert alive(addr)
@@ -521,9 +517,7 @@ class Crasher(Actor):
 
 
 @pytest.mark.anyio
-async def test_actor_failed_carries_the_original_exception_and_default_strategy_stops(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_actor_failed_carries_the_original_exception_and_default_strategy_stops() -> None:
     async with ActorSystem() as system:
         actor = Crasher()
         addr = system.spawn(actor)
@@ -550,7 +544,7 @@ async def test_a_send_right_after_a_failure_that_stops_the_actor_does_not_hang()
 
 @pytest.mark.anyio
 async def test_a_failure_never_crashes_the_system_or_other_actors(
-    wait_stopped: WaitStopped, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR, logger="cinema")
     async with ActorSystem() as system:
@@ -662,7 +656,7 @@ async def test_sends_pending_when_the_actor_dies_get_actor_stopped() -> None:
 
 
 @pytest.mark.anyio
-async def test_send_to_a_stopped_actor_raises_actor_stopped(wait_stopped: WaitStopped) -> None:
+async def test_send_to_a_stopped_actor_raises_actor_stopped() -> None:
     async with ActorSystem() as system:
         addr = system.spawn(Greeter())
         addr.stop()
@@ -678,7 +672,7 @@ async def test_send_to_a_stopped_actor_raises_actor_stopped(wait_stopped: WaitSt
 
 @pytest.mark.anyio
 async def test_dead_letters_are_counted_and_logged_at_debug(
-    wait_stopped: WaitStopped, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="cinema")
     async with ActorSystem() as system:
@@ -822,9 +816,7 @@ async def test_bounded_mailbox_does_not_refuse_timer_ticks() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_queued_terminated_does_not_count_against_the_capacity(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_a_queued_terminated_does_not_count_against_the_capacity() -> None:
     async with ActorSystem() as system:
         target = system.spawn(Greeter())
         watcher = WatchingGate(target)
@@ -1021,7 +1013,7 @@ async def test_a_send_waiting_for_room_gets_actor_stopped_when_the_actor_stops()
 
 
 @pytest.mark.anyio
-async def test_stop_is_idempotent(wait_stopped: WaitStopped) -> None:
+async def test_stop_is_idempotent() -> None:
     async with ActorSystem() as system:
         actor = SelfStopper()
         addr = system.spawn(actor)
@@ -1040,7 +1032,7 @@ class StopsInStarted(Gate):
 
 
 @pytest.mark.anyio
-async def test_ctx_stop_in_started_handles_no_message(wait_stopped: WaitStopped) -> None:
+async def test_ctx_stop_in_started_handles_no_message() -> None:
     async with ActorSystem() as system:
         actor = StopsInStarted()
         addr = system.spawn(actor)
@@ -1058,9 +1050,7 @@ class FailsInStopped(Gate):
 
 
 @pytest.mark.anyio
-async def test_a_failing_stopped_hook_is_contained(
-    wait_stopped: WaitStopped, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_failing_stopped_hook_is_contained(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="cinema")
     others: list[Gate] = []
     with anyio.fail_after(10):
@@ -1157,7 +1147,7 @@ async def test_an_actor_flooding_itself_with_sync_messages_does_not_starve_other
 
 
 @pytest.mark.anyio
-async def test_two_systems_count_their_own_dead_letters(wait_stopped: WaitStopped) -> None:
+async def test_two_systems_count_their_own_dead_letters() -> None:
     async with ActorSystem() as first, ActorSystem() as second:
         addr = first.spawn(Greeter())
         addr.stop()

@@ -4,7 +4,7 @@ Context table."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -24,10 +24,8 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
+from cinema.testing import wait_stopped
 from tests.acceptance.support import Gate, GetLog, Note, WatchingGate, hold
-
-if TYPE_CHECKING:
-    from tests.conftest import WaitStopped
 
 
 class Other(Actor):
@@ -96,7 +94,7 @@ async def test_one_actor_may_hold_several_names() -> None:
 
 
 @pytest.mark.anyio
-async def test_registering_a_dead_addr_raises_actor_stopped(wait_stopped: WaitStopped) -> None:
+async def test_registering_a_dead_addr_raises_actor_stopped() -> None:
     async with ActorSystem() as system:
         addr = system.spawn(Gate())
         addr.stop()
@@ -121,9 +119,7 @@ async def test_unregister_returns_whether_the_name_was_there() -> None:
 
 
 @pytest.mark.anyio
-async def test_entries_go_away_when_the_actor_stops_and_the_name_is_free_again(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_entries_go_away_when_the_actor_stops_and_the_name_is_free_again() -> None:
     async with ActorSystem() as system:
         addr = system.spawn(Gate())
         system.register("x", addr)
@@ -137,7 +133,7 @@ async def test_entries_go_away_when_the_actor_stops_and_the_name_is_free_again(
 
 
 @pytest.mark.anyio
-async def test_a_name_held_by_a_stopping_actor_can_be_taken(wait_stopped: WaitStopped) -> None:
+async def test_a_name_held_by_a_stopping_actor_can_be_taken() -> None:
     # NameTaken only "if the name is held by a live actor"; is_alive is False from stop() on.
     async with ActorSystem() as system:
         holder = system.spawn(Gate())
@@ -153,7 +149,7 @@ async def test_a_name_held_by_a_stopping_actor_can_be_taken(wait_stopped: WaitSt
 
 
 @pytest.mark.anyio
-async def test_entries_of_a_failed_actor_go_away(wait_stopped: WaitStopped) -> None:
+async def test_entries_of_a_failed_actor_go_away() -> None:
     async with ActorSystem() as system:
         addr = system.spawn(Crashy())
         system.register("x", addr)
@@ -221,9 +217,7 @@ async def test_watch_delivers_terminated_when_the_actor_fails_and_stops() -> Non
 
 
 @pytest.mark.anyio
-async def test_watching_an_already_dead_actor_delivers_terminated_at_once(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_watching_an_already_dead_actor_delivers_terminated_at_once() -> None:
     async with ActorSystem() as system:
         target = system.spawn(Gate())
         target.stop()
@@ -282,7 +276,7 @@ class Unwatcher(WatchingGate):
 
 
 @pytest.mark.anyio
-async def test_unwatch_cancels_the_watch(wait_stopped: WaitStopped) -> None:
+async def test_unwatch_cancels_the_watch() -> None:
     async with ActorSystem() as system:
         target = system.spawn(Gate())
         other = system.spawn(Gate())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -23,6 +23,7 @@ from cinema import (
     Terminated,
     handler,
 )
+from cinema.testing import wait_stopped
 from tests.acceptance.support import (
     EventLog,
     Gate,
@@ -34,9 +35,6 @@ from tests.acceptance.support import (
     alive,
     hold,
 )
-
-if TYPE_CHECKING:
-    from tests.conftest import WaitStopped
 
 
 @dataclass
@@ -239,7 +237,7 @@ async def test_restart_drops_the_failed_message_and_keeps_the_rest_of_the_mailbo
 @pytest.mark.anyio
 @pytest.mark.parametrize("within", [10.0, timedelta(seconds=10)], ids=["float", "timedelta"])
 async def test_more_than_max_restarts_failures_within_the_window_stop_for_good(
-    within: float | timedelta, wait_stopped: WaitStopped
+    within: float | timedelta,
 ) -> None:
     async with ActorSystem() as system:
         factory = Factory()
@@ -279,9 +277,7 @@ async def test_failures_older_than_the_window_do_not_count(within: float | timed
 
 
 @pytest.mark.anyio
-async def test_restart_with_zero_max_restarts_stops_at_the_first_failure(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_restart_with_zero_max_restarts_stops_at_the_first_failure() -> None:
     async with ActorSystem() as system:
         factory = Factory()
         addr = system.spawn_with_strategy(factory, SupervisorStrategy.restart(0, within=10.0))
@@ -308,9 +304,7 @@ async def test_a_failure_in_started_counts_as_a_failure_and_restarts() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_failure_in_started_with_the_stop_strategy_stops_the_actor(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_a_failure_in_started_with_the_stop_strategy_stops_the_actor() -> None:
     async with ActorSystem() as system:
         factory = Factory(fail_in_started={1})
         addr = system.spawn_with_strategy(factory, SupervisorStrategy.stop())
@@ -321,7 +315,7 @@ async def test_a_failure_in_started_with_the_stop_strategy_stops_the_actor(
 
 
 @pytest.mark.anyio
-async def test_too_many_failures_in_started_stop_for_good(wait_stopped: WaitStopped) -> None:
+async def test_too_many_failures_in_started_stop_for_good() -> None:
     async with ActorSystem() as system:
         factory = Factory(fail_in_started={1, 2, 3, 4})
         addr = system.spawn_with_strategy(factory, SupervisorStrategy.restart(2, within=60.0))
@@ -376,9 +370,7 @@ class ParentFactory:
 
 
 @pytest.mark.anyio
-async def test_restart_stops_the_failed_instances_children_before_the_fresh_one_starts(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_restart_stops_the_failed_instances_children_before_the_fresh_one_starts() -> None:
     async with ActorSystem() as system:
         factory = ParentFactory()
         parent = system.spawn_with_strategy(factory, restart())
@@ -396,9 +388,7 @@ async def test_restart_stops_the_failed_instances_children_before_the_fresh_one_
 
 
 @pytest.mark.anyio
-async def test_watchers_get_no_terminated_on_restart_only_on_the_final_stop(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_watchers_get_no_terminated_on_restart_only_on_the_final_stop() -> None:
     async with ActorSystem() as system:
         factory = Factory()
         addr = system.spawn_with_strategy(factory, restart())
@@ -431,9 +421,7 @@ async def test_watches_held_by_a_restarted_actor_are_kept() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_default_child_strategy_is_stop_and_leaves_the_parent_alone(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_the_default_child_strategy_is_stop_and_leaves_the_parent_alone() -> None:
     async with ActorSystem() as system:
         factory = ParentFactory(child_strategy=None)  # ctx.spawn_child(actor)
         parent = system.spawn_with_strategy(factory, restart())
@@ -468,9 +456,9 @@ async def test_escalate_stops_the_child_and_fails_the_parent() -> None:
 
 
 @pytest.mark.anyio
-async def test_escalated_failure_hits_the_parent_after_its_current_message_ahead_of_its_queue(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_escalated_failure_hits_the_parent_after_its_current_message_ahead_of_its_queue() -> (
+    None
+):
     async with ActorSystem() as system, anyio.create_task_group() as tg:
         factory = ParentFactory(child_strategy=SupervisorStrategy.escalate())
         parent = system.spawn_with_strategy(factory, restart())
@@ -510,7 +498,7 @@ class Top(Worker):
 
 @pytest.mark.anyio
 async def test_escalate_at_the_top_logs_and_stops_that_tree(
-    wait_stopped: WaitStopped, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR, logger="cinema")
     async with ActorSystem() as system:
@@ -532,7 +520,7 @@ async def test_escalate_at_the_top_logs_and_stops_that_tree(
 
 
 @pytest.mark.anyio
-async def test_escalate_goes_up_level_by_level(wait_stopped: WaitStopped) -> None:
+async def test_escalate_goes_up_level_by_level() -> None:
     # grandchild (escalate) -> parent (escalate) -> top (restart): the top restarts.
     class Mid(Worker):
         def started(self, ctx: Context[Self]) -> None:
@@ -571,7 +559,7 @@ async def test_escalate_goes_up_level_by_level(wait_stopped: WaitStopped) -> Non
 
 
 @pytest.mark.anyio
-async def test_stopping_a_parent_stops_its_children_first(wait_stopped: WaitStopped) -> None:
+async def test_stopping_a_parent_stops_its_children_first() -> None:
     async with ActorSystem() as system:
         factory = ParentFactory()
         parent = system.spawn_with_strategy(factory, SupervisorStrategy.stop())
@@ -583,9 +571,7 @@ async def test_stopping_a_parent_stops_its_children_first(wait_stopped: WaitStop
 
 
 @pytest.mark.anyio
-async def test_a_failure_stopping_a_parent_stops_its_children_first(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_a_failure_stopping_a_parent_stops_its_children_first() -> None:
     async with ActorSystem() as system:
         factory = ParentFactory()
         parent = system.spawn_with_strategy(factory, SupervisorStrategy.stop())
@@ -598,9 +584,7 @@ async def test_a_failure_stopping_a_parent_stops_its_children_first(
 
 
 @pytest.mark.anyio
-async def test_escalate_to_a_parent_with_the_stop_strategy_stops_the_parent_for_good(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_escalate_to_a_parent_with_the_stop_strategy_stops_the_parent_for_good() -> None:
     async with ActorSystem() as system:
         factory = ParentFactory(child_strategy=SupervisorStrategy.escalate())
         parent = system.spawn_with_strategy(factory, SupervisorStrategy.stop())
@@ -670,9 +654,7 @@ async def test_a_factory_failing_at_spawn_time_raises_from_spawn() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_factory_failing_at_restart_stops_the_actor_for_good(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_a_factory_failing_at_restart_stops_the_actor_for_good() -> None:
     # Not spelled out by API.md; the reading tested: no restart is possible, so the actor
     # stops for good (watchers get Terminated) and senders never hang.
     calls = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -23,10 +23,8 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
+from cinema.testing import wait_stopped
 from tests.acceptance.support import EventLog, Gate, GetLog, Note, WatchingGate, hold
-
-if TYPE_CHECKING:
-    from tests.conftest import WaitStopped
 
 # A timer fires on the event loop's clock; allow for float rounding only.
 EPSILON = 0.002
@@ -187,7 +185,7 @@ async def test_timer_with_a_message_the_actor_cannot_handle_raises_at_the_call()
 
 
 @pytest.mark.anyio
-async def test_timers_are_dropped_when_the_actor_stops(wait_stopped: WaitStopped) -> None:
+async def test_timers_are_dropped_when_the_actor_stops() -> None:
     async with ActorSystem() as system:
         clock = Clock()
         addr = system.spawn(clock)
@@ -433,7 +431,7 @@ async def test_stream_items_interleave_with_messages_but_never_run_concurrently(
 
 
 @pytest.mark.anyio
-async def test_finished_does_not_run_when_the_actor_stops(wait_stopped: WaitStopped) -> None:
+async def test_finished_does_not_run_when_the_actor_stops() -> None:
     send, receive = anyio.create_memory_object_stream[int]()
     async with ActorSystem() as system, send, receive:
         actor = Collector()
@@ -454,9 +452,7 @@ async def failing_stream() -> AsyncIterator[int]:
 
 
 @pytest.mark.anyio
-async def test_an_exception_raised_by_the_stream_is_the_actors_failure(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_an_exception_raised_by_the_stream_is_the_actors_failure() -> None:
     async with ActorSystem() as system:
         actor = Collector()
         addr = system.spawn(actor)  # default strategy: stop
@@ -471,9 +467,7 @@ async def test_an_exception_raised_by_the_stream_is_the_actors_failure(
 
 
 @pytest.mark.anyio
-async def test_an_exception_raised_by_handle_is_the_actors_failure(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_an_exception_raised_by_handle_is_the_actors_failure() -> None:
     async with ActorSystem() as system:
         actor = Collector(fail_on=2)
         addr = system.spawn(actor)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -27,9 +27,7 @@ from cinema import (
     SupervisorStrategy,
     handler,
 )
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -116,7 +114,7 @@ async def test_send_a_base_exception_fails_the_actor_not_the_system(
 @pytest.mark.parametrize("make", STRAYS)
 @pytest.mark.parametrize("kind", ACTORS)
 async def test_do_send_a_base_exception_fails_the_actor_not_the_system(
-    kind: type[Sync | Async], make: Callable[[], BaseException], wait_stopped: WaitStopped
+    kind: type[Sync | Async], make: Callable[[], BaseException]
 ) -> None:
     after_block = False
     async with ActorSystem() as system:
@@ -204,7 +202,7 @@ class FailsToStartSync(Actor):
 
 @pytest.mark.parametrize("make", STRAYS)
 async def test_started_raising_a_base_exception_stops_the_actor(
-    make: Callable[[], BaseException], wait_stopped: WaitStopped
+    make: Callable[[], BaseException],
 ) -> None:
     async with ActorSystem() as system:
         a = system.spawn(FailsToStart(make))
@@ -232,7 +230,7 @@ class BadStop(Actor):
 
 @pytest.mark.parametrize("make", STRAYS)
 async def test_stopped_raising_a_base_exception_still_stops(
-    make: Callable[[], BaseException], wait_stopped: WaitStopped
+    make: Callable[[], BaseException],
 ) -> None:
     after_block = False
     async with ActorSystem() as system:
@@ -270,7 +268,7 @@ class Numbers(Actor, StreamHandler[int]):
 @pytest.mark.parametrize("make", [stray_cancel, Fatal])
 @pytest.mark.parametrize("in_stream", [True, False])
 async def test_a_stream_raising_a_base_exception_fails_the_actor(
-    make: Callable[[], BaseException], in_stream: bool, wait_stopped: WaitStopped
+    make: Callable[[], BaseException], in_stream: bool
 ) -> None:
     async with ActorSystem() as system:
         addr = system.spawn(Numbers(make, in_stream))
@@ -278,9 +276,7 @@ async def test_a_stream_raising_a_base_exception_fails_the_actor(
         assert await system.spawn(Sync()).send(Ping()) == 1
 
 
-async def test_a_restart_factory_raising_a_base_exception_stops_the_actor(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_a_restart_factory_raising_a_base_exception_stops_the_actor() -> None:
     made = 0
 
     def factory() -> Sync:
@@ -385,7 +381,7 @@ class AsyncStream(Actor, StreamHandler[int]):
 @pytest.mark.parametrize("make", STRAYS)
 @pytest.mark.parametrize("in_finished", [False, True])
 async def test_async_stream_hooks_raising_base_exceptions_fail_the_actor(
-    make: Callable[[], BaseException], in_finished: bool, wait_stopped: WaitStopped
+    make: Callable[[], BaseException], in_finished: bool
 ) -> None:
     after_block = False
     async with ActorSystem() as system:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -23,9 +23,7 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -63,9 +61,7 @@ class Collector(Actor):
             self.done.set()
 
 
-async def test_subscribers_receive_dead_letter_records_with_reasons(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_subscribers_receive_dead_letter_records_with_reasons() -> None:
     async with ActorSystem() as system:
         collector = Collector(expect=3)
         system.subscribe_dead_letters(system.spawn(collector))
@@ -96,9 +92,7 @@ async def test_subscribing_needs_a_dead_letter_handler_and_a_live_actor() -> Non
             system.subscribe_dead_letters(collector)
 
 
-async def test_unsubscribe_and_a_stopped_subscriber_end_the_subscription(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_unsubscribe_and_a_stopped_subscriber_end_the_subscription() -> None:
     async with ActorSystem() as system:
         first = Collector(expect=1)
         first_addr = system.spawn(first)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -22,9 +22,7 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -135,9 +133,7 @@ async def test_watch_delivers_terminated_once_the_actor_stops() -> None:
         assert watcher.terminated == [target]
 
 
-async def test_watching_a_dead_actor_delivers_terminated_at_once(
-    wait_stopped: WaitStopped,
-) -> None:
+async def test_watching_a_dead_actor_delivers_terminated_at_once() -> None:
     async with ActorSystem() as system:
         target = system.spawn(Pinger())
         watcher = Watcher()

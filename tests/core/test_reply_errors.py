@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -25,9 +25,7 @@ from cinema import (
     ReplyError,
     handler,
 )
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -163,7 +161,7 @@ class StartsWithReplyError(Actor):
         return 0
 
 
-async def test_a_reply_error_outside_a_handler_is_a_failure(wait_stopped: WaitStopped) -> None:
+async def test_a_reply_error_outside_a_handler_is_a_failure() -> None:
     async with ActorSystem() as system:
         addr = system.spawn(StartsWithReplyError())
         await wait_stopped(system, addr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import anyio.lowlevel
@@ -22,9 +22,7 @@ from cinema import (
     Terminated,
     handler,
 )
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -199,7 +197,7 @@ class Parent(Actor):
         return msg.n
 
 
-async def test_escalation_makes_the_failure_the_parents_own(wait_stopped: WaitStopped) -> None:
+async def test_escalation_makes_the_failure_the_parents_own() -> None:
     log: list[str] = []
     async with ActorSystem() as system:
         parent = system.spawn_with_strategy(
@@ -217,7 +215,7 @@ async def test_escalation_makes_the_failure_the_parents_own(wait_stopped: WaitSt
     assert child_stop < log.index("parent stopped")
 
 
-async def test_escalation_at_the_top_stops_the_tree(wait_stopped: WaitStopped) -> None:
+async def test_escalation_at_the_top_stops_the_tree() -> None:
     log: list[str] = []
     async with ActorSystem() as system:
         parent = system.spawn_with_strategy(lambda: Parent(log), SupervisorStrategy.escalate())

@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import ClassVar, Self
 
 import anyio
 import pytest
@@ -23,9 +23,7 @@ from cinema import (
     handler,
 )
 from cinema._supervision import backoff_delay
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -121,7 +119,7 @@ def test_backoff_arguments_are_checked() -> None:
     assert "backoff(1.0, 2.0" in repr(s)
 
 
-async def test_backoff_max_restarts_then_stops_for_good(wait_stopped: WaitStopped) -> None:
+async def test_backoff_max_restarts_then_stops_for_good() -> None:
     Member.made.clear()
     strategy = SupervisorStrategy.backoff(0.001, 0.002, max_restarts=2)
     async with ActorSystem() as system:
@@ -137,7 +135,7 @@ async def test_backoff_max_restarts_then_stops_for_good(wait_stopped: WaitStoppe
             await addr.send(Ping())
 
 
-async def test_stop_and_shutdown_cut_a_long_backoff_short(wait_stopped: WaitStopped) -> None:
+async def test_stop_and_shutdown_cut_a_long_backoff_short() -> None:
     Member.made.clear()
     strategy = SupervisorStrategy.backoff(3600, 3600)
     async with ActorSystem() as system:
@@ -279,9 +277,7 @@ async def test_escalation_goes_up_several_levels_to_a_restarting_root() -> None:
     ]
 
 
-async def test_escalation_at_the_top_stops_the_tree(
-    caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
-) -> None:
+async def test_escalation_at_the_top_stops_the_tree(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="cinema")
     Member.made.clear()
     leaf: list[Addr[Member]] = []

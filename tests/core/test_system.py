@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import anyio.lowlevel
@@ -12,9 +12,7 @@ import pytest
 
 import cinema
 from cinema import Actor, ActorStopped, ActorSystem, Context, Message, handler
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -96,7 +94,7 @@ async def test_pending_send_is_released_when_the_system_shuts_down() -> None:
 
 
 async def test_exceptions_in_user_code_never_take_the_system_down(
-    caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Bomb(Actor):
         def started(self, ctx: Context[Self]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import pytest
@@ -23,9 +23,7 @@ from cinema import (
     UnhandledMessage,
     handler,
 )
-
-if TYPE_CHECKING:
-    from ..conftest import WaitStopped
+from cinema.testing import wait_stopped
 
 pytestmark = pytest.mark.anyio
 
@@ -267,7 +265,7 @@ async def test_add_stream_needs_a_stream_handler() -> None:
         await system.spawn(NoStreams()).send(Tick("x"))
 
 
-async def test_failing_stream_handler_fails_the_actor(wait_stopped: WaitStopped) -> None:
+async def test_failing_stream_handler_fails_the_actor() -> None:
     async def numbers() -> AsyncIterator[int]:
         for i in range(3):
             yield i

@@ -10,6 +10,7 @@ and friends); this module only re-exports the public names. ``cinema.remote`` an
 # in another source tree) be found next to this package; without it only wheels would work.
 __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
+from . import _siblings
 from ._actor import Actor as Actor
 from ._actor import StreamHandler as StreamHandler
 from ._addr import Addr as Addr
@@ -70,6 +71,9 @@ for _name in __all__:
     if getattr(_obj, "__module__", "").startswith("cinema._"):
         _obj.__module__ = __name__
 del _name, _obj
+
+# `import cinema.remote` without cinema-remote installed names the distribution to install.
+_siblings.install()
 
 # No NullHandler on the "cinema" logger, on purpose: with no logging configured, crash reports
 # (the "cinema.crash" logger, level ERROR) reach stderr through Python's last-resort handler, as
