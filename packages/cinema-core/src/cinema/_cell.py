@@ -63,6 +63,7 @@ class Cell:
     __slots__ = (
         "_actor",
         "_addr",
+        "_busy",
         "_capacity",
         "_children",
         "_count",
@@ -70,6 +71,7 @@ class Cell:
         "_ext",
         "_factory",
         "_failure",
+        "_handled",
         "_id",
         "_info",
         "_mailbox",
@@ -120,13 +122,17 @@ class Cell:
         self._count = 0
         self._ext: Extra | None = None
         self._id = ident
+        # Statistics (system.stats()): messages handled and seconds spent handling them.
+        self._handled = 0
+        self._busy = 0.0
 
     def _new_mailbox(self) -> deque[Any]:
         # Allocated when messages arrive for an idle actor, dropped when it is idle again.
         mailbox: deque[Any] = deque()
         self._mailbox = mailbox
         if self._capacity is None and self._state < STOPPING:
-            self._open = self._dispatcher.thread
+            # open_ident is 0 while tracing: every do_send then takes the traced path.
+            self._open = self._dispatcher.open_ident
         else:
             self._open = 0
         return mailbox

@@ -13,13 +13,14 @@ import logging
 import threading
 import time
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
 from ._backend import Backend, Future, cancelled_from_outside
-from ._envelopes import StreamEnd, StreamItem, Sys, Tick
+from ._envelopes import StreamEnd, StreamItem, Sys, Tick, Traced
 from ._errors import ActorFailed, ActorStopped, ReplyError
 from ._handler import AsyncHandler, Parked, class_info, unhandled
 from ._message import DROPPED, NO_HANDLER, STOPPED_REASON, Terminated
@@ -83,6 +84,12 @@ class Dispatcher:
         self.inline_sends = 0  # sends run in the sender's task (every 64th one yields)
         # The event loop's thread; other threads hand their calls over with call_soon_threadsafe.
         self.thread = threading.get_ident()
+        # Tracing (cinema.telemetry.Tracing) when a tracer provider is configured, else None.
+        # While it is on, the fast paths of do_send and send are closed (their thread checks
+        # compare with these, 0 then) and every message goes through the traced path.
+        self.instrument: Any = None
+        self.open_ident = self.thread
+        self.ask_ident = self.thread
         self.call_soon_threadsafe = backend.call_soon_threadsafe
         self.token = anyio.lowlevel.current_token()
         self.registry = registry
@@ -100,6 +107,11 @@ class Dispatcher:
         self._scope: anyio.CancelScope | None = None
         # Which actors' async steps await replies from which actors (for Deadlock).
         self.waits: dict[Cell, list[Cell]] = {}
+
+    def trace_with(self, instrument: Any) -> None:
+        """Trace every message from now on (before any actor is spawned)."""
+        self.instrument = instrument
+        self.open_ident = self.ask_ident = 0
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the dispatcher task in the system's task group, which its other tasks share."""
@@ -152,8 +164,15 @@ class Dispatcher:
         ready = self._ready
         budget = PER_TURN
         process = self._process
+        clock = perf_counter
         while ready and budget > 0:
-            budget -= process(ready.popleft())
+            ctx = ready.popleft()
+            began = clock()
+            handled = process(ctx)
+            # Statistics: once per turn, not per message.
+            ctx._busy += clock() - began
+            ctx._handled += handled
+            budget -= handled
 
     # -- processing one actor -----------------------------------------------------------------
 
@@ -264,6 +283,8 @@ class Dispatcher:
                     item.fut.set_exception(unhandled(type(actor), type(msg)))
                 return True
             return self._call_entry(ctx, entry, (actor, msg, ctx), item.fut)
+        if cls is Traced:
+            return bool(self.instrument.handle(self, ctx, item))
         if cls is Tick:
             handle = item.handle
             handle._queued = False
@@ -416,6 +437,7 @@ class Dispatcher:
         ok = False
         result: Any = None
         error: BaseException | None = None
+        began = perf_counter()
         try:
             if kind == STOPPED_HOOK:
                 # stopped() runs shielded: it must run even when shutdown cancels handlers.
@@ -447,6 +469,7 @@ class Dispatcher:
                 raise  # shutdown: the step ends as cancelled
             error = exc
         finally:
+            ctx._busy += perf_counter() - began
             self._op_done(ctx, kind, args, reply, ok, result, error)
 
     def _next_async(
@@ -467,6 +490,7 @@ class Dispatcher:
         if type(entry) is not AsyncHandler:
             return None
         mailbox.popleft()
+        ctx._handled += 1
         if reply is not None and not reply.done():
             reply.set_result(result)
         return entry.func, (ctx._actor, msg, ctx), next_reply
@@ -546,10 +570,19 @@ class Dispatcher:
             self.registry.fatal(exc)
         if ctx._state >= STOPPING:
             crash_logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
+            self._decided(ctx, exc, "none (stopping)", 0.0)
             return
         ext = ctx._extra()
         decision, delay = decide(ctx._strategy, ext.record, time.monotonic())
         ctx._phase = 0
+        self._decided(
+            ctx,
+            exc,
+            {DO_RESTART: "restart", DO_GIVE_UP: "give up", DO_ESCALATE: "escalate"}.get(
+                decision, "stop"
+            ),
+            delay,
+        )
         if decision == DO_RESTART:
             if delay:
                 crash_logger.error(
@@ -586,6 +619,12 @@ class Dispatcher:
         else:
             crash_logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
             ctx._set_stopping()
+
+    def _decided(self, ctx: Cell, exc: BaseException, decision: str, delay: float) -> None:
+        # Statistics (counts, recent failures) and the trace's supervision event.
+        self.registry.counters.failure(ctx, exc, decision)
+        if self.instrument is not None:
+            self.instrument.decided(ctx, decision, delay)
 
     def _restart_siblings(self, ctx: Cell) -> None:
         """A child restarts: under one-for-all or rest-for-one, its siblings restart too."""
@@ -710,6 +749,9 @@ class Dispatcher:
         ctx._actor = actor
         ctx._info = info
         ctx._table = info.table
+        self.registry.counters.restart(ctx)
+        if self.instrument is not None:
+            self.instrument.restarted(ctx)
         if ctx._ext is not None:
             ctx._ext.record.started_at = time.monotonic()
         ctx._up = False
@@ -772,6 +814,8 @@ class Dispatcher:
         ctx._wait = 0
         self._drop_timers_and_streams(ctx)
         self.flush(ctx)
+        if self.instrument is not None:
+            self.instrument.forget(ctx)
         addr = ctx._addr
         escalation = None
         ext = ctx._ext
