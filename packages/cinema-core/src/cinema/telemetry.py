@@ -48,11 +48,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MetricSource",
+    "Observation",
     "Tracing",
     "add_metric_source",
     "enable_metrics",
     "set_tracer_provider",
     "tracing",
+    "tracing_of",
 ]
 
 _override: Any = None  # a provider given to set_tracer_provider()
@@ -90,6 +92,13 @@ def tracing() -> Tracing | None:
 
 
 _cache: dict[int, Tracing] = {}
+
+
+def tracing_of(addr: Any) -> Tracing | None:
+    """The :class:`Tracing` of the system that ``addr``'s actor lives in, if it traces."""
+    instrument: Tracing | None = addr._ctx._dispatcher.instrument
+    return instrument
+
 
 # Outcome attribute values.
 OK = "ok"
