@@ -52,6 +52,7 @@ __all__ = [
     "Tracing",
     "add_metric_source",
     "enable_metrics",
+    "running_systems",
     "set_tracer_provider",
     "tracing",
     "tracing_of",

@@ -136,3 +136,6 @@ add_metric_source(
     MetricSource("cinema.remote.errors", "counter", "{error}", "Errors by kind", _errors)
 )
 del _name, _kind, _unit, _what
+
+RemoteServerStats.__module__ = "cinema.remote"
+RemoteClientStats.__module__ = "cinema.remote"
