@@ -68,7 +68,7 @@ def _traced(n: int, *, kind: str, mode: str, backend: str) -> Metrics:
 def _other(n: int, *, kind: str, backend: str) -> Metrics:
     # The other checkout's Cinema in a process of its own, measured by this checkout's code.
     src = Path(os.environ[OTHER_SRC_ENV])
-    paths = [str(src / name / "src") for name in ("cinema-core", "cinema-remote")]
+    paths = [str(src / name / "src") for name in ("cinema-core", "cinema-remote", "cinema-cluster")]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT)])
     out = subprocess.run(

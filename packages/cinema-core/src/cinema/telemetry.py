@@ -14,8 +14,9 @@ Spans (following the OpenTelemetry messaging and RPC semantic conventions):
   span; handling the message: a ``CONSUMER`` span ``process <Actor>``, child of that one.
 - ``await addr.send(msg)``: a ``CLIENT`` span ``<Actor>/<Message>``; handling it: a ``SERVER``
   span of the same name, its child. Attributes: ``messaging.system`` / ``rpc.system``
-  ``"cinema"``, ``cinema.actor.type``, ``cinema.message.type``, ``cinema.outcome`` (``ok``,
-  ``failed``, ``reply_error``, ``stopped``, ``timeout``).
+  ``"cinema"``, ``messaging.destination.name`` / ``rpc.service`` (the actor's class),
+  ``cinema.message.type`` / ``rpc.method``, ``cinema.actor`` (``"Counter#12"``, on handling
+  spans) and ``cinema.outcome`` (``ok``, ``failed``, ``reply_error``, ``stopped``, ``timeout``).
 - A handler that raises records the exception on its span (status ``ERROR``) and a
   ``cinema.supervision`` event with the decision (``restart``, ``stop``, ``escalate``,
   ``give up``); the restart itself is a ``restart <Actor>`` span, child of the failed one.
@@ -149,9 +150,7 @@ class Tracing:
             attributes={
                 "messaging.system": "cinema",
                 "messaging.operation.type": "send",
-                "messaging.operation.name": "do_send",
                 "messaging.destination.name": name,
-                "cinema.actor.type": name,
                 "cinema.message.type": type(msg).__qualname__,
             },
         )
@@ -171,13 +170,7 @@ class Tracing:
         span = self.tracer.start_span(
             f"{actor}/{message}",
             kind=self._kind.CLIENT,
-            attributes={
-                "rpc.system": "cinema",
-                "rpc.service": actor,
-                "rpc.method": message,
-                "cinema.actor.type": actor,
-                "cinema.message.type": message,
-            },
+            attributes={"rpc.system": "cinema", "rpc.service": actor, "rpc.method": message},
         )
         parent = self._trace.set_span_in_context(span)
         token = self._context.attach(parent)
@@ -221,13 +214,13 @@ class Tracing:
                 "messaging.system": "cinema",
                 "messaging.operation.type": "process",
                 "messaging.destination.name": actor,
+                "cinema.message.type": message,
             }
         else:
             name = f"{actor}/{message}"
             kind = self._kind.SERVER
             attributes = {"rpc.system": "cinema", "rpc.service": actor, "rpc.method": message}
-        attributes["cinema.actor.type"] = actor
-        attributes["cinema.message.type"] = message
+        # (Few attributes: the SDK's per-attribute checks are most of a span's cost.)
         attributes["cinema.actor"] = f"{actor}#{ctx._id}"
         span = self.tracer.start_span(name, context=item.parent, kind=kind, attributes=attributes)
         args = (ctx._actor, msg, ctx)

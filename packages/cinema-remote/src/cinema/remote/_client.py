@@ -528,7 +528,6 @@ class RemoteClient:
             {
                 "server.address": self._conn.remote_address,
                 "cinema.remote.node": envelope.target_node,
-                "cinema.message.type": envelope.message_type,
             },
         )
         tracing.inject(span, envelope.headers)
@@ -590,7 +589,7 @@ class RemoteClient:
             span = tracing.start_client(
                 actor or node or "cinema",
                 type_name,
-                {"server.address": self._conn.remote_address, "cinema.message.type": type_name},
+                {"server.address": self._conn.remote_address, "cinema.remote.node": node},
             )
             tracing.inject(span, envelope.headers)
             span.end()

@@ -125,7 +125,7 @@ async def _deliver_traced(
         request.headers,
         request.actor_name or request.target_node or "cinema",
         request.message_type,
-        {"cinema.message.type": request.message_type, "cinema.remote.node": request.target_node},
+        {"cinema.remote.node": request.target_node},
     )
     try:
         with tracing.use(span):
