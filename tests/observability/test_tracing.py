@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from cinema import (
     Actor,
     ActorFailed,
+    ActorStopped,
     ActorSystem,
     Context,
     Message,
@@ -220,3 +221,55 @@ async def test_without_a_provider_nothing_is_traced() -> None:
         assert not system.tracing
         addr = system.spawn(Counter())
         assert await addr.send(Add(1)) == 1
+
+
+class Held(Actor):
+    """Its first message waits for the test; later ones stay queued meanwhile."""
+
+    def __init__(self) -> None:
+        self.entered = anyio.Event()
+        self.release = anyio.Event()
+
+    @handler
+    async def add(self, msg: Add, ctx: Context[Self]) -> int:
+        self.entered.set()
+        await self.release.wait()
+        return msg.n
+
+    @handler
+    def note(self, msg: Note, ctx: Context[Self]) -> None:
+        pass
+
+
+async def test_queued_traced_messages_of_a_stopped_actor_are_refused(spans: Spans) -> None:
+    async with ActorSystem() as system, anyio.create_task_group() as tg:
+        held = Held()
+        addr = system.spawn(held)
+        outcome: list[BaseException] = []
+
+        async def first() -> None:
+            assert await addr.send(Add(1)) == 1
+
+        async def second() -> None:
+            try:
+                await addr.send(Add(2))
+            except ActorStopped as exc:
+                outcome.append(exc)
+
+        tg.start_soon(first)
+        await held.entered.wait()
+        tg.start_soon(second)
+        await anyio.wait_all_tasks_blocked()
+        addr.do_send(Note())
+        addr.stop()  # the queued send and do_send are refused, not lost
+        held.release.set()
+    assert len(outcome) == 1
+    assert system.stats().dead_letters_by_reason == {"dropped": 1}
+    client = [
+        s
+        for s in spans.named("Held/Add")
+        if s.kind == SpanKind.CLIENT
+        and s.attributes
+        and s.attributes["cinema.outcome"] == "stopped"
+    ]
+    assert len(client) == 1

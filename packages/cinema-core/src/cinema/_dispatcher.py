@@ -796,6 +796,11 @@ class Dispatcher:
                         item.ack.set_result(False)
                 elif cls is Sys:
                     self.registry.dead_letter(item.msg, ctx, DROPPED)
+                elif cls is Traced:
+                    if item.fut is None:
+                        self.registry.dead_letter(item.msg, ctx, DROPPED)
+                    elif not item.fut.done():
+                        item.fut.set_exception(ActorStopped(f"{ctx._addr!r} is stopped"))
                 elif cls is not Tick and cls is not StreamEnd:
                     self.registry.dead_letter(item, ctx, DROPPED)
         ctx._count = 0
