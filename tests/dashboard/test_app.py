@@ -22,6 +22,7 @@ pytestmark = pytest.mark.anyio
 INTERVAL, TIMEOUT = 0.05, 0.4
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])  # the collector is plain anyio
 async def test_the_collector_follows_the_cluster_from_one_seed() -> None:
     transport = MemoryTransport(MemoryNetwork(seed=5))
     options: dict[str, Any] = {
@@ -124,3 +125,17 @@ async def test_the_event_stream_pushes_every_poll() -> None:
                         break
     assert events[-1]["nodes"] == [{"addr": "127.0.0.1:9", "reachable": False}]
     assert events[-1]["poll"] > events[1]["poll"]
+
+
+def test_a_malformed_document_stays_with_its_node() -> None:
+    collector = Collector(["mem://a", "mem://b"])
+    good = {
+        "node": {"node_id": "a", "members": [{"id": "a", "addr": "mem://a", "status": "Up"}]},
+        "systems": [{"actor_types": {"Echo": {"live": 2, "messages": 5, "mailbox": 1}}}],
+    }
+    bad = {"node": {"node_id": "b", "members": [{"id": "b"}]}, "systems": "nonsense"}
+    collector._publish({"mem://a": good, "mem://b": bad})
+    state = collector.state
+    assert [m["id"] for m in state["members"]] == ["a"]
+    assert [n["reachable"] for n in state["nodes"]] == [True, False]
+    assert state["actor_types"] == {"Echo": {"messages": 5, "mailbox": 1, "live": 2}}

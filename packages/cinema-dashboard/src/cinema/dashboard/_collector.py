@@ -160,39 +160,82 @@ class Collector:
         member_addr: dict[str, str] = {}
         by_type: dict[str, dict[str, float]] = {}
         for address, document in sorted(documents.items()):
-            if document is None:
-                nodes.append({"addr": address, "reachable": False})
-                continue
-            node = document["node"]
-            node_id = str(node.get("node_id", address))
-            for member in node.get("members", []):
-                mid, status = str(member["id"]), str(member["status"])
-                member_addr[mid] = str(member["addr"])
-                if mid != node_id:
-                    views.setdefault(mid, {})[node_id] = status
-                else:
-                    views.setdefault(mid, {})
-            actors: dict[str, int] = {}
-            for system in document.get("systems", []):
-                for name, row in system.get("actor_types", {}).items():
-                    actors[name] = actors.get(name, 0) + int(row.get("live", 0))
-                    agg = by_type.setdefault(name, {"messages": 0, "mailbox": 0, "live": 0})
-                    agg["messages"] += int(row.get("messages", 0))
-                    agg["mailbox"] += int(row.get("mailbox", 0))
-                    agg["live"] += int(row.get("live", 0))
-                for failure in system.get("recent_failures", []):
-                    key = (node_id, float(failure.get("at", 0)), str(failure.get("actor", "")))
-                    self._failures[key] = {"node": node_id, **failure}
-            nodes.append(
-                {
-                    "addr": address,
-                    "reachable": True,
-                    "id": node_id,
-                    "actors": actors,
-                    "registry": document.get("registry", {}),
-                    "stats": {k: v for k, v in node.items() if k != "members"},
-                }
-            )
+            if document is not None:
+                try:
+                    self._read(address, document, nodes, views, member_addr, by_type)
+                    continue
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    # A node's bad answer stays with that node.
+                    log.warning("a malformed stats document from %s: %r", address[:80], exc)
+            nodes.append({"addr": address, "reachable": False})
+        self._finish(now, nodes, views, member_addr, by_type)
+
+    def _read(
+        self,
+        address: str,
+        document: dict[str, Any],
+        nodes: list[dict[str, Any]],
+        views: dict[str, dict[str, str]],
+        member_addr: dict[str, str],
+        by_type: dict[str, dict[str, float]],
+    ) -> None:
+        """Take one node's stats document into the picture being made (all or nothing: a
+        malformed document raises before anything is merged)."""
+        node = document["node"]
+        node_id = str(node.get("node_id", address))
+        seen: dict[str, str] = {}
+        addrs: dict[str, str] = {}
+        for member in node.get("members", []):
+            mid = str(member["id"])
+            addrs[mid] = str(member["addr"])
+            seen[mid] = str(member["status"])
+        actors: dict[str, int] = {}
+        rows: list[tuple[str, int, int, int]] = []
+        failures: dict[tuple[str, float, str], dict[str, Any]] = {}
+        for system in document.get("systems", []):
+            for name, row in system.get("actor_types", {}).items():
+                live = int(row.get("live", 0))
+                actors[str(name)] = actors.get(str(name), 0) + live
+                rows.append(
+                    (str(name), int(row.get("messages", 0)), int(row.get("mailbox", 0)), live)
+                )
+            for failure in system.get("recent_failures", []):
+                key = (node_id, float(failure.get("at", 0)), str(failure.get("actor", "")))
+                failures[key] = {"node": node_id, **failure}
+        registry = document.get("registry", {})
+        if not isinstance(registry, dict):
+            raise TypeError("registry is not an object")
+        # Merge.
+        for mid, status in seen.items():
+            observed = views.setdefault(mid, {})
+            if mid != node_id:
+                observed[node_id] = status
+        member_addr.update(addrs)
+        for name, messages, mailbox, live in rows:
+            agg = by_type.setdefault(name, {"messages": 0, "mailbox": 0, "live": 0})
+            agg["messages"] += messages
+            agg["mailbox"] += mailbox
+            agg["live"] += live
+        self._failures.update(failures)
+        nodes.append(
+            {
+                "addr": address,
+                "reachable": True,
+                "id": node_id,
+                "actors": actors,
+                "registry": registry,
+                "stats": {k: v for k, v in node.items() if k != "members"},
+            }
+        )
+
+    def _finish(
+        self,
+        now: float,
+        nodes: list[dict[str, Any]],
+        views: dict[str, dict[str, str]],
+        member_addr: dict[str, str],
+        by_type: dict[str, dict[str, float]],
+    ) -> None:
         # Learn every member's address, so the next poll asks it too.
         for address in member_addr.values():
             self._addresses.setdefault(address, None)
