@@ -217,7 +217,6 @@ class Addr(Generic[A_co]):
                         raise ActorStopped(f"{self!r} is stopped")
                     return await self._send_queued(ctx, msg, timeout)
             ctx._sched = True
-            ctx._handled += 1
             began = perf_counter()
             try:
                 result = entry(ctx._actor, msg, ctx)
@@ -234,7 +233,12 @@ class Addr(Generic[A_co]):
                     raise
                 raise dispatcher.failed(ctx, msg, exc) from exc
             finally:
-                ctx._busy += perf_counter() - began
+                # Statistics: this message, and the time its handler took.
+                row = dispatcher.per_class.get(ctx._info)
+                if row is None:
+                    row = dispatcher.per_class[ctx._info] = [0, 0.0]
+                row[0] += 1
+                row[1] += perf_counter() - began
             if ctx._mailbox or ctx._state != RUNNING:
                 dispatcher.schedule(ctx)
             else:
@@ -249,7 +253,10 @@ class Addr(Generic[A_co]):
             # The actor is idle and the handler is async: hand it straight to a worker task,
             # skipping the dispatcher (the mailbox is empty, so order is kept).
             ctx._sched = True
-            ctx._handled += 1
+            row = dispatcher.per_class.get(ctx._info)
+            if row is None:
+                row = dispatcher.per_class[ctx._info] = [0, 0.0]
+            row[0] += 1
             fut = dispatcher.new_future()
             args = (ctx._actor, msg, ctx)
             dispatcher.start_handler(ctx, entry.func, args, fut)

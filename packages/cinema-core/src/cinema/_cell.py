@@ -63,7 +63,6 @@ class Cell:
     __slots__ = (
         "_actor",
         "_addr",
-        "_busy",
         "_capacity",
         "_children",
         "_count",
@@ -71,7 +70,6 @@ class Cell:
         "_ext",
         "_factory",
         "_failure",
-        "_handled",
         "_id",
         "_info",
         "_mailbox",
@@ -122,9 +120,6 @@ class Cell:
         self._count = 0
         self._ext: Extra | None = None
         self._id = ident
-        # Statistics (system.stats()): messages handled and seconds spent handling them.
-        self._handled = 0
-        self._busy = 0.0
 
     def _new_mailbox(self) -> deque[Any]:
         # Allocated when messages arrive for an idle actor, dropped when it is idle again.

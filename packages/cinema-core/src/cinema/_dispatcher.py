@@ -94,6 +94,9 @@ class Dispatcher:
         self.token = anyio.lowlevel.current_token()
         self.registry = registry
         registry.deliver = self.deliver
+        # Statistics, per class: [messages handled, seconds in handlers] (the registry's dict;
+        # per class, not per actor: an actor stays as small as without statistics).
+        self.per_class: dict[Any, list[Any]] = registry.counters.per_class
         self._ready: deque[Cell] = deque()
         self._wakeup: Future | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -165,13 +168,21 @@ class Dispatcher:
         budget = PER_TURN
         process = self._process
         clock = perf_counter
+        per_class = self.per_class
         while ready and budget > 0:
             ctx = ready.popleft()
+            if not ctx._mailbox:
+                # Nothing queued: a start, stop or restart step, not timed.
+                budget -= process(ctx)
+                continue
             began = clock()
             handled = process(ctx)
             # Statistics: once per turn, not per message.
-            ctx._busy += clock() - began
-            ctx._handled += handled
+            row = per_class.get(ctx._info)
+            if row is None:
+                row = per_class[ctx._info] = [0, 0.0]
+            row[0] += handled
+            row[1] += clock() - began
             budget -= handled
 
     # -- processing one actor -----------------------------------------------------------------
@@ -469,7 +480,10 @@ class Dispatcher:
                 raise  # shutdown: the step ends as cancelled
             error = exc
         finally:
-            ctx._busy += perf_counter() - began
+            row = self.per_class.get(ctx._info)
+            if row is None:
+                row = self.per_class[ctx._info] = [0, 0.0]
+            row[1] += perf_counter() - began
             self._op_done(ctx, kind, args, reply, ok, result, error)
 
     def _next_async(
@@ -490,7 +504,9 @@ class Dispatcher:
         if type(entry) is not AsyncHandler:
             return None
         mailbox.popleft()
-        ctx._handled += 1
+        row = self.per_class.get(ctx._info)
+        if row is not None:  # made when the step began
+            row[0] += 1
         if reply is not None and not reply.done():
             reply.set_result(result)
         return entry.func, (ctx._actor, msg, ctx), next_reply

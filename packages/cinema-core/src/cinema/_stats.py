@@ -1,10 +1,10 @@
 """Statistics snapshots of a system: what :meth:`cinema.ActorSystem.stats` returns.
 
-Counting costs the hot paths almost nothing: each actor's record (its cell) carries a message
-count and the seconds spent handling them, bumped once per dispatcher turn (not per message)
-and once per inline send; failures and restarts are counted where supervision decides, which
-is never a hot path. A snapshot walks the live actors once and adds the totals of those that
-stopped.
+Counting costs the hot paths almost nothing: each class of actor has a message count and the
+seconds spent handling them (per system, not per actor: an actor is no bigger), bumped once per
+dispatcher turn (not per message) and once per inline send; failures and restarts are counted
+where supervision decides, never a hot path. A snapshot walks the live actors once for their
+count per class and mailbox depths.
 """
 
 from __future__ import annotations
@@ -112,26 +112,14 @@ class SystemStats:
 class Counters:
     """The system-wide counters the registry keeps for statistics."""
 
-    __slots__ = ("failures", "recent", "restarts", "stopped")
+    __slots__ = ("failures", "per_class", "recent", "restarts")
 
     def __init__(self) -> None:
-        # class name -> [messages, seconds] of actors that stopped for good
-        self.stopped: dict[str, list[Any]] = {}
+        # class info -> [messages handled, seconds in handlers] (added once per turn)
+        self.per_class: dict[Any, list[Any]] = {}
         self.failures: dict[str, int] = {}
         self.restarts: dict[str, int] = {}
         self.recent: deque[FailureRecord] = deque(maxlen=RECENT_FAILURES)
-
-    def fold(self, ctx: Any) -> None:
-        """An actor stopped for good: keep its counts under its class."""
-        if not ctx._handled and not ctx._busy:
-            return
-        name = type(ctx._actor).__qualname__
-        totals = self.stopped.get(name)
-        if totals is None:
-            self.stopped[name] = [ctx._handled, ctx._busy]
-        else:
-            totals[0] += ctx._handled
-            totals[1] += ctx._busy
 
     def failure(self, ctx: Any, exc: BaseException, decision: str) -> FailureRecord:
         """Count a failure and remember it."""
@@ -168,8 +156,13 @@ def collect(registry: Registry, backend: str) -> SystemStats:
     """Take a snapshot of a system's counters."""
     counters = registry.counters
     rows: dict[str, list[Any]] = {}  # name -> [live, messages, seconds, mailbox, max]
-    for name, (messages, seconds) in counters.stopped.items():
-        rows[name] = [0, messages, seconds, 0, 0]
+    for info, (messages, seconds) in list(counters.per_class.items()):
+        name = info.cls.__qualname__
+        row = rows.get(name)
+        if row is None:
+            row = rows[name] = [0, 0, 0.0, 0, 0]
+        row[1] += messages
+        row[2] += seconds
     for ctx in live_cells(registry):
         name = type(ctx._actor).__qualname__
         row = rows.get(name)
@@ -177,8 +170,6 @@ def collect(registry: Registry, backend: str) -> SystemStats:
             row = rows[name] = [0, 0, 0.0, 0, 0]
         if ctx._state < STOPPING:
             row[0] += 1
-        row[1] += ctx._handled
-        row[2] += ctx._busy
         depth = len(ctx._mailbox) if ctx._mailbox else 0
         row[3] += depth
         if depth > row[4]:
