@@ -121,6 +121,8 @@ async def test_metrics_through_the_opentelemetry_api() -> None:
             addr = system.spawn(Echo())
             for i in range(3):
                 assert await addr.send(Ping(i)) == i
+            addr.do_send(Ping(3))  # handled in a dispatcher turn: timed
+            assert await addr.send(Ping(4)) == 4
             with pytest.raises(ActorFailed):
                 await addr.send(Ping(-1))
             addr.do_send(Ping(5))  # stopped by the failure: a dead letter
@@ -138,7 +140,7 @@ async def test_metrics_through_the_opentelemetry_api() -> None:
         found = [p.value for p in points[name] if dict(p.attributes) == attrs]
         return float(sum(found))
 
-    assert value("cinema.actor.messages", **{"cinema.actor.type": "Echo"}) == 4
+    assert value("cinema.actor.messages", **{"cinema.actor.type": "Echo"}) == 6
     assert value("cinema.actor.failures", **{"cinema.actor.type": "Echo"}) == 1
     assert value("cinema.dead_letters", **{"cinema.dead_letter.reason": "stopped"}) == 1
     assert value("cinema.actor.handling_time", **{"cinema.actor.type": "Echo"}) > 0

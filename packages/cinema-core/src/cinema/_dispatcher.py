@@ -111,6 +111,13 @@ class Dispatcher:
         # Which actors' async steps await replies from which actors (for Deadlock).
         self.waits: dict[Cell, list[Cell]] = {}
 
+    def sampled(self, ctx: Cell, seconds: float) -> None:
+        """One in 64 sends handled in the sender's task took ``seconds``: its class's share."""
+        row = self.per_class.get(ctx._info)
+        if row is None:
+            row = self.per_class[ctx._info] = [0, 0.0]
+        row[1] += 64 * seconds
+
     def trace_with(self, instrument: Any) -> None:
         """Trace every message from now on (before any actor is spawned)."""
         self.instrument = instrument
@@ -504,9 +511,7 @@ class Dispatcher:
         if type(entry) is not AsyncHandler:
             return None
         mailbox.popleft()
-        row = self.per_class.get(ctx._info)
-        if row is not None:  # made when the step began
-            row[0] += 1
+        ctx._handled += 1
         if reply is not None and not reply.done():
             reply.set_result(result)
         return entry.func, (ctx._actor, msg, ctx), next_reply

@@ -70,6 +70,7 @@ class Registry:
             ext.names.clear()
         if ctx._parent is None:
             self.top.pop(ctx, None)
+        self.counters.fold(ctx)
         self.live -= 1
         if not self.live and self.all_stopped is not None:
             self.all_stopped.set()

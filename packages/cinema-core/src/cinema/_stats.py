@@ -121,6 +121,15 @@ class Counters:
         self.restarts: dict[str, int] = {}
         self.recent: deque[FailureRecord] = deque(maxlen=RECENT_FAILURES)
 
+    def fold(self, ctx: Any) -> None:
+        """An actor stopped for good: its own count joins its class's."""
+        handled = ctx._handled
+        if handled:
+            row = self.per_class.get(ctx._info)
+            if row is None:
+                row = self.per_class[ctx._info] = [0, 0.0]
+            row[0] += handled
+
     def failure(self, ctx: Any, exc: BaseException, decision: str) -> FailureRecord:
         """Count a failure and remember it."""
         name = type(ctx._actor).__qualname__
@@ -170,6 +179,7 @@ def collect(registry: Registry, backend: str) -> SystemStats:
             row = rows[name] = [0, 0, 0.0, 0, 0]
         if ctx._state < STOPPING:
             row[0] += 1
+        row[1] += ctx._handled
         depth = len(ctx._mailbox) if ctx._mailbox else 0
         row[3] += depth
         if depth > row[4]:
