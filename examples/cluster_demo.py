@@ -9,9 +9,13 @@ through the cluster registry to the node that hosts the store), kills node-3 wit
 shows the survivors marking it Suspect, then Down, then stops the other two gracefully. Exits 0
 when everything happened as described, 1 otherwise. Takes about ten seconds.
 
+While it runs, the cluster's dashboard (``cinema-dashboard``) is served on loopback: the demo
+prints its address; open it to watch the members go Up, then node-3 Suspect and Down.
+
 Options: ``--base-port N`` uses ports N, N+1, N+2 instead of free ephemeral ones;
 ``--gossip-interval`` and ``--suspect-timeout`` tune the failure detector (Suspect after the
-timeout, Down after twice it).
+timeout, Down after twice it); ``--dashboard-port`` serves the dashboard on that port (default: a
+free one), ``--no-dashboard`` not at all.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -195,6 +200,21 @@ async def wait_for_members(
         await anyio.sleep(0.2)
 
 
+@asynccontextmanager
+async def dashboard_for(seed: str, args: argparse.Namespace) -> AsyncIterator[str | None]:
+    """The cluster's dashboard while the demo runs; yields its address (None if not served)."""
+    if args.no_dashboard:
+        yield None
+        return
+    try:
+        from cinema.dashboard import Dashboard
+    except ImportError:  # cinema-dashboard is not installed: the demo runs without it
+        yield None
+        return
+    async with Dashboard([seed], port=args.dashboard_port, interval=0.25) as dashboard:
+        yield dashboard.url
+
+
 async def run_demo(args: argparse.Namespace) -> None:
     ports = [args.base_port + i for i in range(3)] if args.base_port is not None else free_ports(3)
     options = [
@@ -211,8 +231,10 @@ async def run_demo(args: argparse.Namespace) -> None:
     ]
     n1, n2, n3 = nodes
     began = time.monotonic()
-    async with n1, n2, n3, anyio.create_task_group() as tg:
+    async with n1, n2, n3, anyio.create_task_group() as tg, dashboard_for(seed, args) as url:
         say("== 1. Start three nodes, each its own process ==")
+        if url is not None:
+            say(f"  dashboard (live while the demo runs): {url}")
         await n1.start(tg)
         say(f"  node-1 is serving on {n1.addr}")
         for node in (n2, n3):
@@ -272,6 +294,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base-port", type=int, help="use ports N..N+2 (default: free ports)")
     parser.add_argument("--gossip-interval", type=float, default=0.2)
     parser.add_argument("--suspect-timeout", type=float, default=1.0)
+    parser.add_argument("--dashboard-port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--no-dashboard", action="store_true", help="do not serve the dashboard")
     return parser.parse_args(argv)
 
 

@@ -25,8 +25,9 @@ DISTRIBUTIONS = {
         PACKAGES / "cinema-persistence/src/cinema/persistence",
         "cinema.persistence",
     ),
+    "cinema-dashboard": (PACKAGES / "cinema-dashboard/src/cinema/dashboard", "cinema.dashboard"),
 }
-SIBLINGS = ("cinema.remote", "cinema.cluster", "cinema.persistence")
+SIBLINGS = ("cinema.remote", "cinema.cluster", "cinema.persistence", "cinema.dashboard")
 
 
 def _absolute_imports(package_dir: Path) -> list[tuple[str, str]]:
@@ -65,3 +66,16 @@ def test_the_check_sees_a_private_import(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("from cinema.remote._client import RemoteClient\n")
     assert _absolute_imports(tmp_path) == [("m.py", "cinema.remote._client")]
     assert _owner("cinema.remote._client") == "cinema.remote"
+
+
+def test_the_dashboard_keeps_cinema_core_dependencies_unchanged() -> None:
+    # cinema-dashboard brings Starlette and uvicorn; cinema-core itself still needs only these.
+    import tomllib
+
+    core = tomllib.loads((PACKAGES / "cinema-core/pyproject.toml").read_text(encoding="utf-8"))
+    names = sorted(d.split(">")[0].split("=")[0] for d in core["project"]["dependencies"])
+    assert names == ["anyio", "pluggy"]
+    dashboard = tomllib.loads(
+        (PACKAGES / "cinema-dashboard/pyproject.toml").read_text(encoding="utf-8")
+    )
+    assert "cinema-cluster==0.1.0" in dashboard["project"]["dependencies"]

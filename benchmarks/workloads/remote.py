@@ -69,7 +69,10 @@ BACKENDS = ("asyncio", "asyncio+uvloop", "trio")
 def _env(src: str | None) -> dict[str, str] | None:
     if src is None:
         return None
-    paths = [str(Path(src) / name / "src") for name in ("cinema-core", "cinema-remote")]
+    # cinema-cluster too: its mem:// transport plugin, found through the entry points, imports
+    # cinema.remote, and must match the checkout's.
+    names = ("cinema-core", "cinema-remote", "cinema-cluster")
+    paths = [str(Path(src) / name / "src") for name in names]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT)])
     return env

@@ -32,6 +32,9 @@ from ._plugins import PluginLoadError as PluginLoadError
 from ._plugins import PluginNotFound as PluginNotFound
 from ._plugins import PluginRegistry as PluginRegistry
 from ._plugins import load_plugins as load_plugins
+from ._stats import ActorTypeStats as ActorTypeStats
+from ._stats import FailureRecord as FailureRecord
+from ._stats import SystemStats as SystemStats
 from ._supervision import SupervisorStrategy as SupervisorStrategy
 from ._system import ActorSystem as ActorSystem
 from ._timers import TimerHandle as TimerHandle
@@ -41,11 +44,13 @@ __all__ = [
     "ActorFailed",
     "ActorStopped",
     "ActorSystem",
+    "ActorTypeStats",
     "Addr",
     "CinemaError",
     "Context",
     "DeadLetter",
     "Deadlock",
+    "FailureRecord",
     "HandlerDefinitionError",
     "MailboxFull",
     "Message",
@@ -56,6 +61,7 @@ __all__ = [
     "ReplyError",
     "StreamHandler",
     "SupervisorStrategy",
+    "SystemStats",
     "Terminated",
     "TimerHandle",
     "UnhandledMessage",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from _thread import get_ident as _get_ident
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final, overload
 
 import anyio
@@ -112,6 +113,9 @@ class Addr(Generic[A_co]):
                     f"the mailbox of {self!r} is full ({ctx._capacity} messages queued)"
                 )
             ctx._count += 1
+        instrument = ctx._dispatcher.instrument
+        if instrument is not None:
+            msg = instrument.do_send(ctx, msg)  # a PRODUCER span; the item carries its context
         mailbox.append(msg)
         if not ctx._sched:
             ctx._sched = True
@@ -179,7 +183,11 @@ class Addr(Generic[A_co]):
             (use :meth:`send_from_thread` there)
         """
         ctx = self._ctx
-        if _get_ident() != ctx._dispatcher.thread:
+        if _get_ident() != ctx._dispatcher.ask_ident:
+            # ask_ident is 0 while tracing: then every send takes the traced path.
+            dispatcher = ctx._dispatcher
+            if dispatcher.instrument is not None and _get_ident() == dispatcher.thread:
+                return await dispatcher.instrument.send(self, msg, timeout)
             raise CinemaError(
                 f"{self!r} lives in an event loop in another thread: await send() there, or "
                 "call addr.send_from_thread() from a plain thread"
@@ -199,6 +207,9 @@ class Addr(Generic[A_co]):
             # dispatcher and saves two task switches. Cancellation is honoured here; the
             # sender yields to the event loop on every 64th such call, so that a loop of
             # sends cannot starve other tasks.
+            # Statistics: the message is counted on the actor (an int slot, the cheapest
+            # count there is), and one such send in 64 is timed for its class's handling time.
+            began = 0.0
             dispatcher.inline_sends += 1
             if dispatcher.inline_sends & 63:
                 await dispatcher.cancel_point()
@@ -208,7 +219,9 @@ class Addr(Generic[A_co]):
                     if ctx._state >= STOPPING:  # stopped while this task yielded
                         raise ActorStopped(f"{self!r} is stopped")
                     return await self._send_queued(ctx, msg, timeout)
+                began = perf_counter()
             ctx._sched = True
+            ctx._handled += 1
             try:
                 result = entry(ctx._actor, msg, ctx)
             except ReplyError:
@@ -223,6 +236,9 @@ class Addr(Generic[A_co]):
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 raise dispatcher.failed(ctx, msg, exc) from exc
+            finally:
+                if began:
+                    dispatcher.sampled(ctx, perf_counter() - began)
             if ctx._mailbox or ctx._state != RUNNING:
                 dispatcher.schedule(ctx)
             else:
@@ -237,6 +253,7 @@ class Addr(Generic[A_co]):
             # The actor is idle and the handler is async: hand it straight to a worker task,
             # skipping the dispatcher (the mailbox is empty, so order is kept).
             ctx._sched = True
+            ctx._handled += 1
             fut = dispatcher.new_future()
             args = (ctx._actor, msg, ctx)
             dispatcher.start_handler(ctx, entry.func, args, fut)
@@ -250,14 +267,23 @@ class Addr(Generic[A_co]):
                 return await fut
         return await self._send_queued(ctx, msg, timeout)
 
-    async def _send_queued(self, ctx: Cell, msg: object, timeout: float | None) -> object:
-        # The caller checked that the actor is alive, with no await since.
+    async def _send_queued(
+        self,
+        ctx: Cell,
+        msg: object,
+        timeout: float | None,
+        wrap: Callable[[object, Any], object] = Ask,
+    ) -> object:
+        # The caller checked that the actor is alive, with no await since. ``wrap`` makes the
+        # queued item from the message and the reply's future (Ask, or a traced item).
         if timeout is None:
-            return await self._enqueue_and_wait(ctx, msg)
+            return await self._enqueue_and_wait(ctx, msg, wrap)
         with anyio.fail_after(timeout):
-            return await self._enqueue_and_wait(ctx, msg)
+            return await self._enqueue_and_wait(ctx, msg, wrap)
 
-    async def _enqueue_and_wait(self, ctx: Cell, msg: object) -> object:
+    async def _enqueue_and_wait(
+        self, ctx: Cell, msg: object, wrap: Callable[[object, Any], object]
+    ) -> object:
         me = current_actor.get()
         if me is not None:
             _check_cycle(me, ctx)
@@ -272,7 +298,7 @@ class Addr(Generic[A_co]):
         mailbox = ctx._mailbox
         if mailbox is None:
             mailbox = ctx._new_mailbox()
-        mailbox.append(Ask(msg, fut))
+        mailbox.append(wrap(msg, fut))
         if not ctx._sched:
             ctx._sched = True
             dispatcher.schedule(ctx)

@@ -70,6 +70,7 @@ class Cell:
         "_ext",
         "_factory",
         "_failure",
+        "_handled",
         "_id",
         "_info",
         "_mailbox",
@@ -120,13 +121,17 @@ class Cell:
         self._count = 0
         self._ext: Extra | None = None
         self._id = ident
+        # Messages handled in senders' tasks (statistics; the dispatcher counts its own turns
+        # per class). Small ints are shared objects: no allocation for most actors.
+        self._handled = 0
 
     def _new_mailbox(self) -> deque[Any]:
         # Allocated when messages arrive for an idle actor, dropped when it is idle again.
         mailbox: deque[Any] = deque()
         self._mailbox = mailbox
         if self._capacity is None and self._state < STOPPING:
-            self._open = self._dispatcher.thread
+            # open_ident is 0 while tracing: every do_send then takes the traced path.
+            self._open = self._dispatcher.open_ident
         else:
             self._open = 0
         return mailbox

@@ -13,13 +13,14 @@ import logging
 import threading
 import time
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
 from ._backend import Backend, Future, cancelled_from_outside
-from ._envelopes import StreamEnd, StreamItem, Sys, Tick
+from ._envelopes import StreamEnd, StreamItem, Sys, Tick, Traced
 from ._errors import ActorFailed, ActorStopped, ReplyError
 from ._handler import AsyncHandler, Parked, class_info, unhandled
 from ._message import DROPPED, NO_HANDLER, STOPPED_REASON, Terminated
@@ -83,10 +84,19 @@ class Dispatcher:
         self.inline_sends = 0  # sends run in the sender's task (every 64th one yields)
         # The event loop's thread; other threads hand their calls over with call_soon_threadsafe.
         self.thread = threading.get_ident()
+        # Tracing (cinema.telemetry.Tracing) when a tracer provider is configured, else None.
+        # While it is on, the fast paths of do_send and send are closed (their thread checks
+        # compare with these, 0 then) and every message goes through the traced path.
+        self.instrument: Any = None
+        self.open_ident = self.thread
+        self.ask_ident = self.thread
         self.call_soon_threadsafe = backend.call_soon_threadsafe
         self.token = anyio.lowlevel.current_token()
         self.registry = registry
         registry.deliver = self.deliver
+        # Statistics, per class: [messages handled, seconds in handlers] (the registry's dict;
+        # per class, not per actor: an actor stays as small as without statistics).
+        self.per_class: dict[Any, list[Any]] = registry.counters.per_class
         self._ready: deque[Cell] = deque()
         self._wakeup: Future | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -100,6 +110,18 @@ class Dispatcher:
         self._scope: anyio.CancelScope | None = None
         # Which actors' async steps await replies from which actors (for Deadlock).
         self.waits: dict[Cell, list[Cell]] = {}
+
+    def sampled(self, ctx: Cell, seconds: float) -> None:
+        """One in 64 sends handled in the sender's task took ``seconds``: its class's share."""
+        row = self.per_class.get(ctx._info)
+        if row is None:
+            row = self.per_class[ctx._info] = [0, 0.0]
+        row[1] += 64 * seconds
+
+    def trace_with(self, instrument: Any) -> None:
+        """Trace every message from now on (before any actor is spawned)."""
+        self.instrument = instrument
+        self.open_ident = self.ask_ident = 0
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the dispatcher task in the system's task group, which its other tasks share."""
@@ -152,8 +174,23 @@ class Dispatcher:
         ready = self._ready
         budget = PER_TURN
         process = self._process
+        clock = perf_counter
+        per_class = self.per_class
         while ready and budget > 0:
-            budget -= process(ready.popleft())
+            ctx = ready.popleft()
+            if not ctx._mailbox:
+                # Nothing queued: a start, stop or restart step, not timed.
+                budget -= process(ctx)
+                continue
+            began = clock()
+            handled = process(ctx)
+            # Statistics: once per turn, not per message.
+            row = per_class.get(ctx._info)
+            if row is None:
+                row = per_class[ctx._info] = [0, 0.0]
+            row[0] += handled
+            row[1] += clock() - began
+            budget -= handled
 
     # -- processing one actor -----------------------------------------------------------------
 
@@ -264,6 +301,8 @@ class Dispatcher:
                     item.fut.set_exception(unhandled(type(actor), type(msg)))
                 return True
             return self._call_entry(ctx, entry, (actor, msg, ctx), item.fut)
+        if cls is Traced:
+            return bool(self.instrument.handle(self, ctx, item))
         if cls is Tick:
             handle = item.handle
             handle._queued = False
@@ -416,6 +455,7 @@ class Dispatcher:
         ok = False
         result: Any = None
         error: BaseException | None = None
+        began = perf_counter()
         try:
             if kind == STOPPED_HOOK:
                 # stopped() runs shielded: it must run even when shutdown cancels handlers.
@@ -447,6 +487,10 @@ class Dispatcher:
                 raise  # shutdown: the step ends as cancelled
             error = exc
         finally:
+            row = self.per_class.get(ctx._info)
+            if row is None:
+                row = self.per_class[ctx._info] = [0, 0.0]
+            row[1] += perf_counter() - began
             self._op_done(ctx, kind, args, reply, ok, result, error)
 
     def _next_async(
@@ -467,6 +511,7 @@ class Dispatcher:
         if type(entry) is not AsyncHandler:
             return None
         mailbox.popleft()
+        ctx._handled += 1
         if reply is not None and not reply.done():
             reply.set_result(result)
         return entry.func, (ctx._actor, msg, ctx), next_reply
@@ -546,10 +591,19 @@ class Dispatcher:
             self.registry.fatal(exc)
         if ctx._state >= STOPPING:
             crash_logger.error("%s failed while stopping", _name(ctx), exc_info=exc)
+            self._decided(ctx, exc, "none (stopping)", 0.0)
             return
         ext = ctx._extra()
         decision, delay = decide(ctx._strategy, ext.record, time.monotonic())
         ctx._phase = 0
+        self._decided(
+            ctx,
+            exc,
+            {DO_RESTART: "restart", DO_GIVE_UP: "give up", DO_ESCALATE: "escalate"}.get(
+                decision, "stop"
+            ),
+            delay,
+        )
         if decision == DO_RESTART:
             if delay:
                 crash_logger.error(
@@ -586,6 +640,12 @@ class Dispatcher:
         else:
             crash_logger.error("%s failed: stopping", _name(ctx), exc_info=exc)
             ctx._set_stopping()
+
+    def _decided(self, ctx: Cell, exc: BaseException, decision: str, delay: float) -> None:
+        # Statistics (counts, recent failures) and the trace's supervision event.
+        self.registry.counters.failure(ctx, exc, decision)
+        if self.instrument is not None:
+            self.instrument.decided(ctx, decision, delay)
 
     def _restart_siblings(self, ctx: Cell) -> None:
         """A child restarts: under one-for-all or rest-for-one, its siblings restart too."""
@@ -710,6 +770,9 @@ class Dispatcher:
         ctx._actor = actor
         ctx._info = info
         ctx._table = info.table
+        self.registry.counters.restart(ctx)
+        if self.instrument is not None:
+            self.instrument.restarted(ctx)
         if ctx._ext is not None:
             ctx._ext.record.started_at = time.monotonic()
         ctx._up = False
@@ -754,6 +817,11 @@ class Dispatcher:
                         item.ack.set_result(False)
                 elif cls is Sys:
                     self.registry.dead_letter(item.msg, ctx, DROPPED)
+                elif cls is Traced:
+                    if item.fut is None:
+                        self.registry.dead_letter(item.msg, ctx, DROPPED)
+                    elif not item.fut.done():
+                        item.fut.set_exception(ActorStopped(f"{ctx._addr!r} is stopped"))
                 elif cls is not Tick and cls is not StreamEnd:
                     self.registry.dead_letter(item, ctx, DROPPED)
         ctx._count = 0
@@ -772,6 +840,8 @@ class Dispatcher:
         ctx._wait = 0
         self._drop_timers_and_streams(ctx)
         self.flush(ctx)
+        if self.instrument is not None:
+            self.instrument.forget(ctx)
         addr = ctx._addr
         escalation = None
         ext = ctx._ext

@@ -41,3 +41,14 @@ class StreamEnd:
     """A stream ended by itself: run ``finished``."""
 
     __slots__ = ()
+
+
+class Traced:
+    """A message sent while tracing is on, with the sender's span context (see telemetry)."""
+
+    __slots__ = ("fut", "msg", "parent")
+
+    def __init__(self, msg: object, fut: Any, parent: Any) -> None:
+        self.msg = msg
+        self.fut = fut  # the reply's future for a send, None for a do_send
+        self.parent = parent  # the OpenTelemetry context of the sender's span

@@ -16,6 +16,7 @@ import anyio
 
 from ._message import DeadLetter
 from ._states import STOPPING
+from ._stats import Counters
 
 if TYPE_CHECKING:
     from ._addr import Addr
@@ -50,6 +51,7 @@ class Registry:
         self.dead_letters = 0
         self.dead_counts: dict[str, int] = {}
         self.dead_subscribers: list[Any] = []
+        self.counters = Counters()  # statistics: stopped actors' totals, failures, restarts
         # Queues a runtime message for an actor (the dispatcher's deliver), for subscribers.
         self.deliver: Callable[[Any, object], None] | None = None
         # Rate limit of the dead-letter log lines: the current one-second window.
@@ -68,6 +70,7 @@ class Registry:
             ext.names.clear()
         if ctx._parent is None:
             self.top.pop(ctx, None)
+        self.counters.fold(ctx)
         self.live -= 1
         if not self.live and self.all_stopped is not None:
             self.all_stopped.set()

@@ -22,6 +22,7 @@ from ._handler import _infos, class_info, unhandled
 from ._message import DeadLetter, Terminated
 from ._registry import Registry
 from ._states import RUNNING, STOPPED, STOPPING
+from ._stats import SystemStats, collect
 from ._supervision import SupervisorStrategy, seconds
 
 if TYPE_CHECKING:
@@ -67,6 +68,12 @@ class ActorSystem:
 
         self._plugins = load_plugins()
         self._dispatcher = Dispatcher(self._registry)
+        from . import telemetry
+
+        tracing = telemetry.tracing()
+        if tracing is not None:
+            self._dispatcher.trace_with(tracing)
+        telemetry.track(self)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -283,6 +290,22 @@ class ActorSystem:
         return True
 
     # -- observability ------------------------------------------------------------------------
+
+    def stats(self) -> SystemStats:
+        """A snapshot of the system's statistics: per actor class, messages handled, time
+        spent handling them, mailbox depths, failures and restarts; dead letters by reason;
+        the last failures with their tracebacks.
+
+        Counting is always on and cheap; the snapshot walks the live actors once.
+        """
+        dispatcher = self._dispatcher
+        return collect(self._registry, dispatcher.backend if dispatcher is not None else "")
+
+    @property
+    def tracing(self) -> bool:
+        """Whether this system records OpenTelemetry spans (see :mod:`cinema.telemetry`)."""
+        dispatcher = self._dispatcher
+        return dispatcher is not None and dispatcher.instrument is not None
 
     @property
     def dead_letters(self) -> int:

@@ -24,6 +24,8 @@ from ._node import GOSSIP_EXTENSION as GOSSIP_EXTENSION
 from ._node import ClusterNode as ClusterNode
 from ._pool import ConnectionPool as ConnectionPool
 from ._simulation import Simulation as Simulation
+from ._stats import STATS_EXTENSION as STATS_EXTENSION
+from ._stats import ClusterStats as ClusterStats
 from ._types import MemberDown as MemberDown
 from ._types import MemberEvent as MemberEvent
 from ._types import MemberLeft as MemberLeft
@@ -37,11 +39,13 @@ __all__ = [
     "DEFAULT_GOSSIP_INTERVAL",
     "DEFAULT_SUSPECT_TIMEOUT",
     "GOSSIP_EXTENSION",
+    "STATS_EXTENSION",
     "ActorNotInCluster",
     "ClusterClient",
     "ClusterError",
     "ClusterNode",
     "ClusterRemoteAddr",
+    "ClusterStats",
     "ConnectionPool",
     "GossipRejected",
     "MemberDown",

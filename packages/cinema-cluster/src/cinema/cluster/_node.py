@@ -27,6 +27,7 @@ from ._errors import ClusterError
 from ._membership import Membership, Outgoing
 from ._memory import MemoryTransport
 from ._pool import ConnectionPool
+from ._stats import STATS_EXTENSION, ClusterStats, NodeCounters, snapshot, stats_document, track
 from ._types import MemberDown, MemberEvent, MemberLeft, Node, NodeStatus
 from ._validation import BoundedLog, address_check_for, is_loopback
 
@@ -171,6 +172,8 @@ class ClusterNode:
         self._server: RemoteServer | None = None
         self._left = False
         self._changed: anyio.Event | None = None  # made on demand by wait_until()
+        self._counters = NodeCounters(self._engine.incarnation)  # for stats()
+        track(self)
 
     # ---------------------------------------------------------------- clock and transport
 
@@ -284,7 +287,7 @@ class ClusterNode:
             transport=self._transport_for(where),
             secret=self._secret,
             node=self.id,
-            extensions={GOSSIP_EXTENSION: self._on_gossip},
+            extensions={GOSSIP_EXTENSION: self._on_gossip, STATS_EXTENSION: self._on_stats},
         )
         self._server = server
         task_status.started()
@@ -352,10 +355,13 @@ class ClusterNode:
 
     async def _exchange(self, address: str, data: bytes, began: float) -> None:
         timeout = self._exchange_timeout()
+        self._counters.exchanges += 1
+        self._counters.bytes_out += len(data)
         try:
             with anyio.fail_after(timeout):
                 client = await self._client_for(address)
                 reply = await client.request_extension(GOSSIP_EXTENSION, data)
+            self._counters.bytes_in += len(reply)
         except TimeoutError:
             # Once may be a slow link (a new connection's handshake and first request may not
             # fit one exchange): keep the connection. Twice in a row, the peer is hung: drop
@@ -390,8 +396,21 @@ class ClusterNode:
         return answer
 
     async def _on_gossip(self, data: bytes, peer: str) -> bytes | None:
+        self._counters.bytes_in += len(data)
         reply = self._receive(data, peer, reply=True)
-        return reply if reply is not None else b""
+        if reply is None:
+            return b""
+        self._counters.bytes_out += len(reply)
+        return reply
+
+    async def _on_stats(self, data: bytes, peer: str) -> bytes:
+        # Read-only: the same peers that may gossip (authenticated by the secret) may look.
+        return stats_document(self)
+
+    def stats(self) -> ClusterStats:
+        """A snapshot of this node's view and counters: members by status, suspicions,
+        refutations, gossip traffic, registry size, the remote server's counters."""
+        return snapshot(self, self._counters)
 
     # ---------------------------------------------------------------- connections
 
@@ -470,6 +489,8 @@ class ClusterNode:
         self._dispatch_events()
 
     async def _notify(self, address: str, data: bytes) -> None:
+        self._counters.exchanges += 1
+        self._counters.bytes_out += len(data)
         try:
             with anyio.fail_after(max(self.gossip_interval, self.suspect_timeout / 2)):
                 client = await self._client_for(address)
@@ -599,6 +620,7 @@ class ClusterNode:
     def _dispatch_events(self) -> None:
         self._wake_waiters()
         events = self._engine.drain_events()
+        self._counters.events(events, self._engine.incarnation)
         for event in events:
             if isinstance(event, (MemberDown, MemberLeft)) and event.node.addr in self._pool:
                 # Calls in flight to it would wait for answers that will not come.

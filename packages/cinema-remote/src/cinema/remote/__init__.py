@@ -45,6 +45,8 @@ from ._rpc import rpc as rpc
 from ._server import ExtensionHandler as ExtensionHandler
 from ._server import RemoteServer as RemoteServer
 from ._server import resolve_transport as resolve_transport
+from ._stats import RemoteClientStats as RemoteClientStats
+from ._stats import RemoteServerStats as RemoteServerStats
 from ._tcp import TcpTransport as TcpTransport
 from ._unix import UnixTransport as UnixTransport
 from ._wire import PROTOCOL_VERSION as PROTOCOL_VERSION
@@ -71,11 +73,13 @@ __all__ = [
     "ProtocolError",
     "RemoteAddr",
     "RemoteClient",
+    "RemoteClientStats",
     "RemoteError",
     "RemoteHandler",
     "RemoteHandlerError",
     "RemoteReplyError",
     "RemoteServer",
+    "RemoteServerStats",
     "Router",
     "Rpc",
     "Serializer",

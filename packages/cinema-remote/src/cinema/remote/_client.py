@@ -16,6 +16,7 @@ from google.protobuf.message import Message as ProtoMessage
 from cinema import Actor, Message, PluginRegistry
 from cinema.abc import Connection, Serializer
 from cinema.lowlevel import Backend, Future
+from cinema.telemetry import Tracing, tracing
 
 from ._asyncio_streams import AsyncioStreamConnection
 from ._codec import decode_payload, encode_payload, payload_type_name
@@ -33,6 +34,7 @@ from ._protobuf import find_message_class, type_name_of
 from ._reply import NO_REPLY_TYPE, reply_type
 from ._rpc import Req, Resp, Rpc
 from ._serializers import PROTOBUF, SerializerChoice, Serializers
+from ._stats import RemoteClientStats, RemoteCounters, error_kind_name, track
 from ._wire import (
     NONCE_SIZE,
     PROTOCOL_VERSION,
@@ -151,6 +153,10 @@ class RemoteClient:
         self._welcome: pb.Welcome | None = None
         self._error: ConnectionLost | None = None
         self.server_node = ""
+        self._counters = RemoteCounters()
+        track(self._counters, "client", conn.remote_address)
+        # OpenTelemetry (cinema.telemetry): None unless a tracer provider is configured.
+        self._tracing = tracing()
 
     # -- public API --------------------------------------------------------------------------
 
@@ -231,6 +237,9 @@ class RemoteClient:
     def _fail(self, error: ConnectionLost) -> None:
         if self._error is None:
             self._error = error
+            self._counters.error("connection_lost")
+            if self._ready:
+                self._counters.connections = 0
         for pending in self._pending.values():
             if pending.reply is None and pending.error is None:
                 pending.error = error
@@ -238,6 +247,7 @@ class RemoteClient:
 
     async def _write(self, data: bytes) -> None:
         """Send one serialized ``Frame``."""
+        self._counters.bytes_out += len(data)
         try:
             if not self._send_nowait(data):
                 await self._conn.send_frame(data)
@@ -251,7 +261,10 @@ class RemoteClient:
         :returns: whether it was sent; if not, ``await _write(data)``.
         """
         try:
-            return self._send_nowait(data)
+            if self._send_nowait(data):
+                self._counters.bytes_out += len(data)
+                return True
+            return False
         except _BROKEN as exc:
             self._fail(ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}"))
             self._check()
@@ -259,7 +272,9 @@ class RemoteClient:
 
     async def _read(self) -> pb.Frame:
         try:
-            return parse_frame(await self._conn.receive_frame())
+            data = await self._conn.receive_frame()
+            self._counters.bytes_in += len(data)
+            return parse_frame(data)
         except _BROKEN as exc:
             error = ConnectionLost(f"connection to {self._conn.remote_address} lost: {exc!r}")
             self._fail(error)
@@ -299,6 +314,8 @@ class RemoteClient:
                 await self._conn.aclose()
             raise
         self._ready = True
+        self._counters.connections = 1
+        self._counters.connections_total += 1
 
     async def _handshake(self) -> None:
         """The handshake's remaining steps (each done at most once, see _ensure_ready)."""
@@ -394,6 +411,7 @@ class RemoteClient:
                 data = nowait()
                 if data is None:
                     return
+                self._counters.bytes_in += len(data)
                 frame = parse_frame(data)
             except ProtocolError as exc:  # FrameTooLarge included
                 self._fail(ConnectionLost(f"connection to {self._conn.remote_address}: {exc}"))
@@ -442,14 +460,18 @@ class RemoteClient:
         self._next_id += 1
         pending = _Pending()
         self._pending[cid] = pending
+        counters = self._counters
+        counters.in_flight += 1
         try:
             body.correlation_id = cid
             data = body_frame(body)
             self._check_size(data)
+            counters.requests += 1
             if not self._write_nowait(data):
                 await self._write(data)
             await self._wait(pending)
         finally:
+            counters.in_flight -= 1
             del self._pending[cid]
             if not self._reading:
                 self._hand_over()
@@ -466,6 +488,7 @@ class RemoteClient:
     async def _send_oneway(self, data: bytes) -> None:
         self._check_size(data)
         await self._ensure_ready()
+        self._counters.requests += 1
         await self._write(data)
 
     async def _envelope_request(
@@ -486,18 +509,70 @@ class RemoteClient:
             payload=encode_payload(serializer, message),
             serializer=wire,
         )
-        if limit is None:
-            frame = await self._exchange(envelope)
+        if self._tracing is not None:
+            reply = await self._traced_exchange(self._tracing, envelope, limit)
         else:
-            with anyio.fail_after(limit):
+            if limit is None:
                 frame = await self._exchange(envelope)
-        reply = frame.envelope
+            else:
+                with anyio.fail_after(limit):
+                    frame = await self._exchange(envelope)
+            reply = frame.envelope
         if reply.HasField("error"):
+            self._counters.error(error_kind_name(reply.error.kind))
             raise error_from_wire(reply.error)
         # Replies use the request's serializer unless the reply's class needed another.
         if reply.serializer != wire:
             serializer = self._serializers.named(reply.serializer)
         return reply, serializer
+
+    async def _traced_exchange(
+        self, tracing: Tracing, envelope: pb.Envelope, limit: float | None
+    ) -> pb.Envelope:
+        """A request as a ``CLIENT`` span whose W3C trace context travels in the headers."""
+        span = tracing.start_client(
+            envelope.actor_name or envelope.target_node or "cinema",
+            envelope.message_type,
+            {
+                "server.address": self._conn.remote_address,
+                "cinema.remote.node": envelope.target_node,
+            },
+        )
+        tracing.inject(span, envelope.headers)
+        try:
+            with tracing.use(span):
+                if limit is None:
+                    frame = await self._exchange(envelope)
+                else:
+                    with anyio.fail_after(limit):
+                        frame = await self._exchange(envelope)
+            reply = frame.envelope
+            if reply.HasField("error"):
+                kind = error_kind_name(reply.error.kind)
+                span.set_attribute("cinema.outcome", kind)
+                if not reply.error.expected:
+                    tracing.failed(span, error_from_wire(reply.error), kind)
+            else:
+                span.set_attribute("cinema.outcome", "ok")
+            return reply
+        except BaseException as exc:
+            tracing.failed(span, exc)
+            raise
+        finally:
+            span.end()
+
+    def stats(self) -> RemoteClientStats:
+        """A snapshot of the client's counters: requests, bytes, errors."""
+        c = self._counters
+        return RemoteClientStats(
+            self._conn.remote_address,
+            self._ready and self._error is None,
+            c.requests,
+            c.in_flight,
+            c.bytes_in,
+            c.bytes_out,
+            dict(c.errors),
+        )
 
     def _envelope(
         self,
@@ -508,7 +583,7 @@ class RemoteClient:
         choice: Serializer | None = None,
     ) -> pb.Envelope:
         serializer, type_name, wire = self._serializers.describe(type(message), choice)
-        return pb.Envelope(
+        envelope = pb.Envelope(
             kind=kind,
             target_node=node,
             actor_name=actor,
@@ -516,6 +591,17 @@ class RemoteClient:
             payload=encode_payload(serializer, message),
             serializer=wire,
         )
+        tracing = self._tracing
+        if tracing is not None:
+            # A one-way message: a PRODUCER-like client span, ended once the envelope is made.
+            span = tracing.start_client(
+                actor or node or "cinema",
+                type_name,
+                {"server.address": self._conn.remote_address, "cinema.remote.node": node},
+            )
+            tracing.inject(span, envelope.headers)
+            span.end()
+        return envelope
 
 
 @final

@@ -31,6 +31,7 @@ from ._errors import AuthenticationError, FrameTooLarge, ProtocolError
 from ._framing import StreamConnection
 from ._peerlog import ConnectionLog, clip
 from ._session import Closing, ExtensionHandler, ReplyBudget, Session
+from ._stats import RemoteCounters, error_kind_name
 from ._wire import (
     MAX_NONCE_SIZE,
     MIN_NONCE_SIZE,
@@ -69,6 +70,7 @@ class ConnectionSettings:
 
     __slots__ = (
         "budget",
+        "counters",
         "extensions",
         "handle_request",
         "handshake_frame_size",
@@ -93,7 +95,9 @@ class ConnectionSettings:
         idle_timeout: float | None,
         handshake_timeout: float,
         budget: ReplyBudget,
+        counters: RemoteCounters | None = None,
     ) -> None:
+        self.counters = counters if counters is not None else RemoteCounters()
         self.node = node
         self.secret = secret
         self.handle_request = handle_request
@@ -167,6 +171,7 @@ class ServerConnection:
         self.log = ConnectionLog(conn.remote_address)
         self._frame_limit = settings.handshake_frame_size
         self._limit = settings.max_in_flight
+        self._counters = settings.counters
         self._session: Session | None = None
         self.task_group: TaskGroup | None = None
         self.closing: Closing | None = None
@@ -227,6 +232,7 @@ class ServerConnection:
 
     async def _send_away(self, closing: Closing) -> None:
         if not self._said_goodbye:
+            self._counters.error(error_kind_name(closing.kind))
             # Logged before the peer learns of it (a peer that reacts must find it logged).
             self.log.warning("closing connection: %s", closing)
             await self._goodbye(closing.kind, str(closing))
@@ -245,6 +251,7 @@ class ServerConnection:
             settings.extensions,
             max_frame_size=settings.max_frame_size,
             budget=settings.budget,
+            counters=settings.counters,
         )
         self._all_done = anyio.Event()
         async with anyio.create_task_group() as tg:
@@ -337,6 +344,7 @@ class ServerConnection:
 
         :raises Closing: the frame is oversized or malformed.
         """
+        self._counters.bytes_in += len(data)
         if len(data) > self._frame_limit:
             # Transports that do their own framing cannot check before reading.
             raise Closing(

@@ -13,6 +13,7 @@ from google.protobuf.message import Message as ProtoMessage
 from cinema import ActorFailed, ActorStopped, Addr, PluginRegistry, ReplyError, UnhandledMessage
 from cinema.abc import Serializer
 from cinema.lowlevel import actor_class, handled_types, reply_error_name
+from cinema.telemetry import Tracing, tracing_of
 
 from ._codec import decode_payload, encode_payload, payload_type_name
 from ._errors import (
@@ -97,6 +98,9 @@ async def deliver(
     serializers: Serializers,
 ) -> pb.Envelope | None:
     """Hand ``message`` to a local actor; translate its outcome into a reply or an error."""
+    tracing = tracing_of(addr)
+    if tracing is not None:
+        return await _deliver_traced(tracing, addr, message, request, serializer, serializers)
     try:
         if request.kind == pb.ENVELOPE_KIND_ONEWAY:
             addr.do_send(message)
@@ -112,6 +116,53 @@ async def deliver(
         raise RemoteReplyError(reply_error_name(exc), str(exc)) from exc
     except ActorStopped:
         raise
+    return encode_reply(request, reply, serializer, serializers)
+
+
+async def _deliver_traced(
+    tracing: Tracing,
+    addr: Addr[Any],
+    message: object,
+    request: pb.Envelope,
+    serializer: Serializer,
+    serializers: Serializers,
+) -> pb.Envelope | None:
+    """:func:`deliver` in a ``SERVER`` span, child of the caller's span (from the headers)."""
+    span = tracing.start_server(
+        request.headers,
+        request.actor_name or request.target_node or "cinema",
+        request.message_type,
+        {"cinema.remote.node": request.target_node},
+    )
+    try:
+        with tracing.use(span):
+            request_kind = request.kind
+            if request_kind == pb.ENVELOPE_KIND_ONEWAY:
+                addr.do_send(message)
+                reply = None
+            else:
+                reply = await addr.send(message)
+        span.set_attribute("cinema.outcome", "ok")
+    except ReplyError as exc:
+        span.set_attribute("cinema.outcome", "reply_error")
+        span.end()
+        raise RemoteReplyError(reply_error_name(exc), str(exc)) from exc
+    except BaseException as exc:
+        if isinstance(exc, UnhandledMessage):
+            error: BaseException = UnknownMessageType(str(exc))
+        elif isinstance(exc, ActorFailed):
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            error = RemoteHandlerError(type(cause).__qualname__, str(cause))
+        else:
+            error = exc
+        tracing.failed(span, exc)
+        span.end()
+        if error is exc:
+            raise
+        raise error from exc
+    span.end()
+    if reply is None and request.kind == pb.ENVELOPE_KIND_ONEWAY:
+        return None
     return encode_reply(request, reply, serializer, serializers)
 
 

@@ -18,6 +18,7 @@ from ._framing import DEFAULT_MAX_FRAME_SIZE
 from ._node import ActorHandler, LocalNode, RemoteHandler
 from ._peerlog import clip
 from ._session import ExtensionHandler, ReplyBudget
+from ._stats import RemoteCounters, RemoteServerStats, track
 from .proto import wire_pb2 as pb
 
 __all__ = ["ExtensionHandler", "RemoteServer", "resolve_transport"]
@@ -99,6 +100,8 @@ class RemoteServer:
         self._refusals = _Throttle()
         self._task_group: TaskGroup | None = None
         self._run_scope: anyio.CancelScope | None = None
+        self._counters = RemoteCounters()
+        track(self._counters, "server", self.node)
 
     @classmethod
     async def bind(
@@ -270,12 +273,15 @@ class RemoteServer:
                 await conn.aclose()
             return
         self._connections.add(conn)
+        self._counters.connections_total += 1
+        self._counters.connections += 1
         if source is not None:
             self._per_source[source] = self._per_source.get(source, 0) + 1
         try:
             await ServerConnection(conn, self._settings()).run()
         finally:
             self._connections.discard(conn)
+            self._counters.connections -= 1
             if source is not None:
                 left = self._per_source[source] - 1
                 if left:
@@ -295,6 +301,21 @@ class RemoteServer:
             idle_timeout=self.idle_timeout,
             handshake_timeout=self.handshake_timeout,
             budget=self._budget,
+            counters=self._counters,
+        )
+
+    def stats(self) -> RemoteServerStats:
+        """A snapshot of the server's counters: connections, requests, bytes, errors."""
+        c = self._counters
+        return RemoteServerStats(
+            self.address,
+            len(self._connections),
+            c.connections_total,
+            c.requests,
+            c.in_flight,
+            c.bytes_in,
+            c.bytes_out,
+            dict(c.errors),
         )
 
 

@@ -24,6 +24,7 @@ from ._errors import (
     UnknownExtension,
 )
 from ._peerlog import ConnectionLog, clip
+from ._stats import RemoteCounters, error_kind_name
 from ._wire import body_frame, error_to_wire
 from .proto import wire_pb2 as pb
 
@@ -73,6 +74,7 @@ class Session:
     __slots__ = (
         "_budget",
         "_conn",
+        "_counters",
         "_extensions",
         "_handle_request",
         "_log",
@@ -90,7 +92,9 @@ class Session:
         *,
         max_frame_size: int,
         budget: ReplyBudget,
+        counters: RemoteCounters | None = None,
     ) -> None:
+        self._counters = counters if counters is not None else RemoteCounters()
         self._conn = conn
         self._log = log
         self._handle_request = handle_request
@@ -105,6 +109,9 @@ class Session:
 
         :raises Closing: the peer does not read its replies (over the reply budget).
         """
+        counters = self._counters
+        counters.requests += 1
+        counters.in_flight += 1
         try:
             answer = await self._handle_request(envelope)
         except Exception as exc:
@@ -117,6 +124,8 @@ class Session:
             else:
                 self._log.info("one-way message (%s) was lost: %s", what, clip(error.message))
                 return
+        finally:
+            counters.in_flight -= 1
         if envelope.kind != pb.ENVELOPE_KIND_REQUEST:
             return
         if answer is None:
@@ -179,7 +188,9 @@ class Session:
             self._log.info("request (%s) failed: %s", what, clip(repr(exc)))
         else:
             self._log.error("internal error serving a request (%s)", what, exc_info=exc)
-        return error_to_wire(exc)
+        error = error_to_wire(exc)
+        self._counters.error(error_kind_name(error.kind))
+        return error
 
     def _too_large(self, what: str, size: int) -> pb.Error:
         # The handler (the application) made a reply the protocol cannot carry.
@@ -193,6 +204,7 @@ class Session:
 
     async def _reply(self, data: bytes) -> None:
         """Send one reply frame: at once if the connection can, else waiting within budget."""
+        self._counters.bytes_out += len(data)
         try:
             if self._nowait(data):
                 return

@@ -24,17 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63inema/remote/proto/wire.proto\x12\x10\x63inema.remote.v1\"\x9b\x02\n\x05\x46rame\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.cinema.remote.v1.HelloH\x00\x12,\n\x07welcome\x18\x02 \x01(\x0b\x32\x19.cinema.remote.v1.WelcomeH\x00\x12&\n\x04\x61uth\x18\x03 \x01(\x0b\x32\x16.cinema.remote.v1.AuthH\x00\x12.\n\x08\x65nvelope\x18\x04 \x01(\x0b\x32\x1a.cinema.remote.v1.EnvelopeH\x00\x12\x30\n\textension\x18\x05 \x01(\x0b\x32\x1b.cinema.remote.v1.ExtensionH\x00\x12(\n\x05\x63lose\x18\x06 \x01(\x0b\x32\x17.cinema.remote.v1.CloseH\x00\x42\x06\n\x04\x62ody\"E\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x14\n\x0c\x63lient_nonce\x18\x03 \x01(\x0c\"t\n\x07Welcome\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x15\n\rauth_required\x18\x03 \x01(\x08\x12\x14\n\x0cserver_nonce\x18\x04 \x01(\x0c\x12\x14\n\x0cserver_proof\x18\x05 \x01(\x0c\"\x1c\n\x04\x41uth\x12\x14\n\x0c\x63lient_proof\x18\x01 \x01(\x0c\"/\n\x05\x43lose\x12&\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x17.cinema.remote.v1.Error\"\xdc\x01\n\x08\x45nvelope\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.cinema.remote.v1.EnvelopeKind\x12\x16\n\x0e\x63orrelation_id\x18\x02 \x01(\x04\x12\x13\n\x0btarget_node\x18\x03 \x01(\t\x12\x12\n\nactor_name\x18\x04 \x01(\t\x12\x14\n\x0cmessage_type\x18\x05 \x01(\t\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12\x12\n\nserializer\x18\x07 \x01(\t\x12&\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x17.cinema.remote.v1.Error\"h\n\x05\x45rror\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.cinema.remote.v1.ErrorKind\x12\x11\n\ttype_name\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\x08\"\x9e\x01\n\tExtension\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x35\n\renvelope_kind\x18\x02 \x01(\x0e\x32\x1e.cinema.remote.v1.EnvelopeKind\x12\x16\n\x0e\x63orrelation_id\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12&\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x17.cinema.remote.v1.Error*{\n\x0c\x45nvelopeKind\x12\x1d\n\x19\x45NVELOPE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45NVELOPE_KIND_REQUEST\x10\x01\x12\x18\n\x14\x45NVELOPE_KIND_ONEWAY\x10\x02\x12\x17\n\x13\x45NVELOPE_KIND_REPLY\x10\x03*\xe9\x02\n\tErrorKind\x12\x13\n\x0f\x45RROR_KIND_NONE\x10\x00\x12\x1c\n\x18\x45RROR_KIND_UNKNOWN_ACTOR\x10\x01\x12#\n\x1f\x45RROR_KIND_UNKNOWN_MESSAGE_TYPE\x10\x02\x12\x1c\n\x18\x45RROR_KIND_HANDLER_ERROR\x10\x03\x12\x1c\n\x18\x45RROR_KIND_ACTOR_STOPPED\x10\x04\x12\x1b\n\x17\x45RROR_KIND_DECODE_ERROR\x10\x05\x12\x1d\n\x19\x45RROR_KIND_PROTOCOL_ERROR\x10\x06\x12\x1e\n\x1a\x45RROR_KIND_UNAUTHENTICATED\x10\x07\x12\x17\n\x13\x45RROR_KIND_INTERNAL\x10\x08\x12 \n\x1c\x45RROR_KIND_UNKNOWN_EXTENSION\x10\t\x12\x16\n\x12\x45RROR_KIND_TIMEOUT\x10\n\x12\x19\n\x15\x45RROR_KIND_OVERLOADED\x10\x0b\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63inema/remote/proto/wire.proto\x12\x10\x63inema.remote.v1\"\x9b\x02\n\x05\x46rame\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.cinema.remote.v1.HelloH\x00\x12,\n\x07welcome\x18\x02 \x01(\x0b\x32\x19.cinema.remote.v1.WelcomeH\x00\x12&\n\x04\x61uth\x18\x03 \x01(\x0b\x32\x16.cinema.remote.v1.AuthH\x00\x12.\n\x08\x65nvelope\x18\x04 \x01(\x0b\x32\x1a.cinema.remote.v1.EnvelopeH\x00\x12\x30\n\textension\x18\x05 \x01(\x0b\x32\x1b.cinema.remote.v1.ExtensionH\x00\x12(\n\x05\x63lose\x18\x06 \x01(\x0b\x32\x17.cinema.remote.v1.CloseH\x00\x42\x06\n\x04\x62ody\"E\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x14\n\x0c\x63lient_nonce\x18\x03 \x01(\x0c\"t\n\x07Welcome\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x15\n\rauth_required\x18\x03 \x01(\x08\x12\x14\n\x0cserver_nonce\x18\x04 \x01(\x0c\x12\x14\n\x0cserver_proof\x18\x05 \x01(\x0c\"\x1c\n\x04\x41uth\x12\x14\n\x0c\x63lient_proof\x18\x01 \x01(\x0c\"/\n\x05\x43lose\x12&\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x17.cinema.remote.v1.Error\"\xc6\x02\n\x08\x45nvelope\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.cinema.remote.v1.EnvelopeKind\x12\x16\n\x0e\x63orrelation_id\x18\x02 \x01(\x04\x12\x13\n\x0btarget_node\x18\x03 \x01(\t\x12\x12\n\nactor_name\x18\x04 \x01(\t\x12\x14\n\x0cmessage_type\x18\x05 \x01(\t\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12\x12\n\nserializer\x18\x07 \x01(\t\x12&\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x17.cinema.remote.v1.Error\x12\x38\n\x07headers\x18\t \x03(\x0b\x32\'.cinema.remote.v1.Envelope.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"h\n\x05\x45rror\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.cinema.remote.v1.ErrorKind\x12\x11\n\ttype_name\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\x08\"\x9e\x01\n\tExtension\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x35\n\renvelope_kind\x18\x02 \x01(\x0e\x32\x1e.cinema.remote.v1.EnvelopeKind\x12\x16\n\x0e\x63orrelation_id\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12&\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x17.cinema.remote.v1.Error*{\n\x0c\x45nvelopeKind\x12\x1d\n\x19\x45NVELOPE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45NVELOPE_KIND_REQUEST\x10\x01\x12\x18\n\x14\x45NVELOPE_KIND_ONEWAY\x10\x02\x12\x17\n\x13\x45NVELOPE_KIND_REPLY\x10\x03*\xe9\x02\n\tErrorKind\x12\x13\n\x0f\x45RROR_KIND_NONE\x10\x00\x12\x1c\n\x18\x45RROR_KIND_UNKNOWN_ACTOR\x10\x01\x12#\n\x1f\x45RROR_KIND_UNKNOWN_MESSAGE_TYPE\x10\x02\x12\x1c\n\x18\x45RROR_KIND_HANDLER_ERROR\x10\x03\x12\x1c\n\x18\x45RROR_KIND_ACTOR_STOPPED\x10\x04\x12\x1b\n\x17\x45RROR_KIND_DECODE_ERROR\x10\x05\x12\x1d\n\x19\x45RROR_KIND_PROTOCOL_ERROR\x10\x06\x12\x1e\n\x1a\x45RROR_KIND_UNAUTHENTICATED\x10\x07\x12\x17\n\x13\x45RROR_KIND_INTERNAL\x10\x08\x12 \n\x1c\x45RROR_KIND_UNKNOWN_EXTENSION\x10\t\x12\x16\n\x12\x45RROR_KIND_TIMEOUT\x10\n\x12\x19\n\x15\x45RROR_KIND_OVERLOADED\x10\x0b\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cinema.remote.proto.wire_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENVELOPEKIND']._serialized_start=1096
-  _globals['_ENVELOPEKIND']._serialized_end=1219
-  _globals['_ERRORKIND']._serialized_start=1222
-  _globals['_ERRORKIND']._serialized_end=1583
+  _globals['_ENVELOPE_HEADERSENTRY']._loaded_options = None
+  _globals['_ENVELOPE_HEADERSENTRY']._serialized_options = b'8\001'
+  _globals['_ENVELOPEKIND']._serialized_start=1202
+  _globals['_ENVELOPEKIND']._serialized_end=1325
+  _globals['_ERRORKIND']._serialized_start=1328
+  _globals['_ERRORKIND']._serialized_end=1689
   _globals['_FRAME']._serialized_start=53
   _globals['_FRAME']._serialized_end=336
   _globals['_HELLO']._serialized_start=338
@@ -46,9 +48,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLOSE']._serialized_start=557
   _globals['_CLOSE']._serialized_end=604
   _globals['_ENVELOPE']._serialized_start=607
-  _globals['_ENVELOPE']._serialized_end=827
-  _globals['_ERROR']._serialized_start=829
-  _globals['_ERROR']._serialized_end=933
-  _globals['_EXTENSION']._serialized_start=936
-  _globals['_EXTENSION']._serialized_end=1094
+  _globals['_ENVELOPE']._serialized_end=933
+  _globals['_ENVELOPE_HEADERSENTRY']._serialized_start=887
+  _globals['_ENVELOPE_HEADERSENTRY']._serialized_end=933
+  _globals['_ERROR']._serialized_start=935
+  _globals['_ERROR']._serialized_end=1039
+  _globals['_EXTENSION']._serialized_start=1042
+  _globals['_EXTENSION']._serialized_end=1200
 # @@protoc_insertion_point(module_scope)

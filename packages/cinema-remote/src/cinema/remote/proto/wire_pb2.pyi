@@ -7,8 +7,10 @@ Every frame on a connection is a 4-byte big-endian unsigned length followed by t
 holding one serialized `Frame`. See docs/protocol.md for the connection lifecycle.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -273,6 +275,26 @@ Global___Close: _TypeAlias = Close  # noqa: Y015
 class Envelope(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class HeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     KIND_FIELD_NUMBER: _builtins.int
     CORRELATION_ID_FIELD_NUMBER: _builtins.int
     TARGET_NODE_FIELD_NUMBER: _builtins.int
@@ -281,6 +303,7 @@ class Envelope(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     SERIALIZER_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    HEADERS_FIELD_NUMBER: _builtins.int
     kind: Global___EnvelopeKind.ValueType
     correlation_id: _builtins.int
     """chosen by the requester, unique among its requests in flight"""
@@ -298,6 +321,12 @@ class Envelope(_message.Message):
     def error(self) -> Global___Error:
         """only in replies"""
 
+    @_builtins.property
+    def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Metadata of the message, e.g. the W3C trace context ("traceparent", "tracestate") of the
+        sender's span. Keys are lower case. Added in version 1; older peers ignore it.
+        """
+
     def __init__(
         self,
         *,
@@ -309,10 +338,11 @@ class Envelope(_message.Message):
         payload: _builtins.bytes = ...,
         serializer: _builtins.str = ...,
         error: Global___Error | None = ...,
+        headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_name", b"actor_name", "correlation_id", b"correlation_id", "error", b"error", "kind", b"kind", "message_type", b"message_type", "payload", b"payload", "serializer", b"serializer", "target_node", b"target_node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_name", b"actor_name", "correlation_id", b"correlation_id", "error", b"error", "headers", b"headers", "kind", b"kind", "message_type", b"message_type", "payload", b"payload", "serializer", b"serializer", "target_node", b"target_node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
