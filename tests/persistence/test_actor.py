@@ -31,7 +31,7 @@ from cinema.persistence import (
     use_journal,
 )
 from cinema.remote import ProtobufSerializer
-from tests.conftest import WaitStopped
+from cinema.testing import wait_stopped
 from tests.persistence.protos.persistence_test_pb2 import Added
 from tests.persistence.support import Add, AddMany, Counter, Get, ProbeStore, Write
 
@@ -176,7 +176,7 @@ async def test_persist_all_is_atomic_and_rejects_unserializable_events(
 
 
 async def test_an_undecodable_event_fails_recovery_naming_it(
-    journal: Journal, caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
+    journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     pid = _pid()
     await journal.append(pid, 1, [Added(n=1)])
@@ -193,7 +193,7 @@ async def test_an_undecodable_event_fails_recovery_naming_it(
 
 
 async def test_an_unknown_type_or_serializer_fails_recovery(
-    journal: Journal, caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
+    journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     pid = _pid()
     await journal.store.write([[StoredEvent(pid, 1, "protobuf", "no.such.Type", b"")]])
@@ -211,7 +211,7 @@ async def test_an_unknown_type_or_serializer_fails_recovery(
 
 
 async def test_a_gap_in_sequence_numbers_fails_recovery(
-    journal: Journal, caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
+    journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     pid = _pid()
     await journal.append(pid, 1, [Added(n=1), Added(n=2)])
@@ -400,7 +400,7 @@ async def test_concurrent_writers_share_transactions() -> None:
 
 
 async def test_an_actor_without_journal_or_id_fails_with_a_clear_error(
-    caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with ActorSystem() as system:
         addr = system.spawn(Counter(_pid()))
