@@ -20,6 +20,8 @@ from types import ModuleType
 SIBLINGS: dict[str, str] = {
     "cinema.remote": "cinema-remote",
     "cinema.cluster": "cinema-cluster",
+    "cinema.persistence": "cinema-persistence",
+    "cinema.dashboard": "cinema-dashboard",
 }
 
 

@@ -255,7 +255,7 @@ class TransportSuite:
 
         echo = rpc(StringValue, StringValue)
         async with ActorSystem() as system:
-            node = LocalNode("conformance")
+            node = LocalNode("conformance", route_by_type=True)
             actor = system.spawn(_Echo())
             handler_ = node.handler(actor, StringValue)
             async with await RemoteServer.bind(address, handler_, transport=transport) as server:
@@ -347,7 +347,7 @@ class SerializerSuite:
     ) -> None:
         registry = _registry_with(serializer)
         async with ActorSystem() as system:
-            node = LocalNode("conformance", plugins=registry)
+            node = LocalNode("conformance", plugins=registry, route_by_type=True)
             actor = system.spawn(_Echo())
             router = MessageRouter()
             for cls in {type(s): None for s in samples}:
