@@ -336,9 +336,9 @@ async def test_keyboard_interrupt_from_send_reaches_the_caller(
 
 
 def test_lowlevel_is_the_public_home_of_the_primitives_extenders_use() -> None:
+    import cinema._addr
     import cinema._backend
     import cinema._errors
-    import cinema._addr
     import cinema._handler
     import cinema.lowlevel
 
