@@ -135,30 +135,11 @@ async def test_the_program_logs_and_stops_on_sigint_with_one_line(backend: str) 
     argv = [sys.executable, "-W", "error", str(SERVER), "--port", "0", "--backend", backend]
     # Run from elsewhere: the script needs no package context.
     async with await anyio.open_process(argv, cwd=ROOT.parent) as server:
-        assert server.stdout is not None
-        assert server.stderr is not None
-        out = BufferedByteReceiveStream(server.stdout)
-        with anyio.fail_after(30):
-            first = (await out.receive_until(b"\n", 4096)).decode()
-        assert first.startswith("chat on 127.0.0.1:"), first
-        port = int(first.split()[2].rpartition(":")[2])
-        a = await join(port)
-        assert await a.read() == "* welcome, guest1! 1 here"
-        await a.say("/quit")
-        assert await a.read() == "* goodbye, guest1"
-        b = await join(port)
-        assert await b.read() == "* welcome, guest2! 1 here"
-        server.send_signal(signal.SIGINT)
-        assert await b.read() == "* the server is stopping: bye"
-        assert await b.hung_up()
-        await a.stream.aclose()
-        await b.stream.aclose()
-        with anyio.fail_after(30):
-            rest = (await out.receive_until(b"\n", 4096)).decode()
-            err = ""
-            while chunk := await _receive_or_end(server.stderr):
-                err += chunk
-            assert await server.wait() == 0, err
+        try:
+            rest, err = await _drive(server)
+        finally:
+            if server.returncode is None:  # a failure above: do not wait for it forever
+                server.kill()
     assert rest == "chat server stopped"
     logged = [line.split(" ", 2)[2] for line in err.splitlines()]
     assert logged == [
@@ -167,6 +148,37 @@ async def test_the_program_logs_and_stops_on_sigint_with_one_line(backend: str) 
         "guest2 joined (1 here)",
         "stopping: telling 1 here",
     ], err
+
+
+async def _drive(server: anyio.abc.Process) -> tuple[str, str]:
+    """Talk to the chat program, stop it with SIGINT; return its last stdout line and stderr."""
+    assert server.stdout is not None
+    assert server.stderr is not None
+    out = BufferedByteReceiveStream(server.stdout)
+    with anyio.fail_after(30):
+        first = (await out.receive_until(b"\n", 4096)).decode()
+    assert first.startswith("chat on 127.0.0.1:"), first
+    port = int(first.split()[2].rpartition(":")[2])
+    a = await join(port)
+    assert await a.read() == "* welcome, guest1! 1 here"
+    await a.say("/quit")
+    assert await a.read() == "* goodbye, guest1"
+    # Once the server has hung up, guest1's Leave is in the room's mailbox before guest2's Join.
+    assert await a.hung_up()
+    b = await join(port)
+    assert await b.read() == "* welcome, guest2! 1 here"
+    server.send_signal(signal.SIGINT)
+    assert await b.read() == "* the server is stopping: bye"
+    assert await b.hung_up()
+    await a.stream.aclose()
+    await b.stream.aclose()
+    with anyio.fail_after(30):
+        rest = (await out.receive_until(b"\n", 4096)).decode()
+        err = ""
+        while chunk := await _receive_or_end(server.stderr):
+            err += chunk
+        assert await server.wait() == 0, err
+    return rest, err
 
 
 async def _receive_or_end(stream: anyio.abc.ByteReceiveStream) -> str:
