@@ -13,3 +13,12 @@ import pytest
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def wait_stopped() -> object:
+    """``cinema.testing.wait_stopped``, for tests that still take it as a fixture (new tests
+    import it from ``cinema.testing``)."""
+    from cinema.testing import wait_stopped
+
+    return wait_stopped

@@ -171,3 +171,13 @@ def test_an_installed_sibling_is_imported_as_usual(dist: Path, tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).is_relative_to(tmp_path / "cinema" / "remote")
+
+
+def test_the_docs_env_pins_what_docs_requirements_pins() -> None:
+    import tomllib
+
+    hatch = tomllib.loads((ROOT / "hatch.toml").read_text())
+    lines = (ROOT / "docs" / "requirements.txt").read_text().splitlines()
+    pins = [line for line in lines if line and not line.startswith("#")]
+    assert pins
+    assert hatch["envs"]["docs"]["dependencies"] == pins

@@ -68,3 +68,22 @@ class TestProtobufSerializer(SerializerSuite):
     @pytest.fixture
     def foreign(self) -> object:
         return {"not": "protobuf"}
+
+
+# The example third-party transport (examples/transport_plugin), imported from its source tree:
+# what its author runs before publishing it.
+from examples.transport_plugin.src.cinema_loop import LoopTransport  # noqa: E402
+
+
+class TestExampleLoopTransport(TransportSuite):
+    @pytest.fixture
+    def transport(self) -> Transport:
+        return LoopTransport()
+
+    @pytest.fixture
+    def address(self) -> str:
+        return "loop://conformance"
+
+    @pytest.fixture
+    def unreachable(self) -> str:
+        return "loop://nobody"

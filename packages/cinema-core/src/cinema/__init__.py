@@ -8,7 +8,11 @@ and friends); this module only re-exports the public names. ``cinema.remote`` an
 # cinema-remote and cinema-cluster install their subpackages into this package's namespace from
 # separate distributions. extend_path lets an editable install of one of them (whose files live
 # in another source tree) be found next to this package; without it only wheels would work.
-__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+# (Spelled so that griffe, which builds the API reference, still reads this module's names: it
+# takes the one-line `__import__("pkgutil")` form for a namespace package without content.)
+from pkgutil import extend_path as _extend_path
+
+__path__ = _extend_path(__path__, __name__)
 
 from . import _siblings
 from ._actor import Actor as Actor

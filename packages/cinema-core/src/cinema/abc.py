@@ -3,8 +3,8 @@
 A *transport* moves opaque frames between two processes (TCP and Unix sockets ship in
 ``cinema-remote``); a *serializer* turns message objects into bytes and back (protobuf ships in
 ``cinema-remote``). Third-party distributions provide their own by implementing these classes and
-declaring an entry point in the ``cinema`` group (see :mod:`cinema._plugins`); Cinema finds them
-when a system or node is created, with no change to Cinema itself.
+declaring an entry point in the ``cinema`` group (see :func:`cinema.load_plugins`); Cinema
+finds them when a system or node is created, with no change to Cinema itself.
 
 Framing is the connection's job: a :class:`Connection` carries whole frames, so a
 message-oriented medium (WebSocket, QUIC stream, in-memory queue) maps onto it directly, and a
