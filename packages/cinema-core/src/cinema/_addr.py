@@ -236,9 +236,8 @@ class Addr(Generic[A_co]):
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 raise dispatcher.failed(ctx, msg, exc) from exc
-            finally:
-                if began:
-                    dispatcher.sampled(ctx, perf_counter() - began)
+            if began:
+                dispatcher.sampled(ctx, perf_counter() - began)
             if ctx._mailbox or ctx._state != RUNNING:
                 dispatcher.schedule(ctx)
             else:

@@ -1,10 +1,10 @@
 """Statistics snapshots of a system: what :meth:`cinema.ActorSystem.stats` returns.
 
-Counting costs the hot paths almost nothing: each class of actor has a message count and the
-seconds spent handling them (per system, not per actor: an actor is no bigger), bumped once per
-dispatcher turn (not per message) and once per inline send; failures and restarts are counted
-where supervision decides, never a hot path. A snapshot walks the live actors once for their
-count per class and mailbox depths.
+Counting costs the hot paths almost nothing: each system keeps, per class of actor, a message
+count and the seconds spent handling them, bumped once per dispatcher turn (not per message); a
+send run inline in the sender's task is counted on the actor (an int slot) and one in 64 is
+timed. Failures and restarts are counted where supervision decides, never a hot path. A snapshot
+walks the live actors once for their counts and mailbox depths.
 """
 
 from __future__ import annotations
