@@ -9,6 +9,10 @@ Each workload starts a server process (``python -m benchmarks.workloads.remote s
 - ``cinema_*``: ``RemoteAddr.call`` to an actor in the server process (protobuf envelope,
   correlation ids, routing, actor mailbox, typed decode). Pipelined runs 64 tasks calling
   concurrently on one ``RemoteClient``.
+- ``cinema_dataclass_*``: the same call with a dataclass ``Message[R]`` (``EchoValue``, one int
+  field, encoded by the msgspec serializer) instead of the protobuf message, against the same
+  server actor (served by name with ``LocalNode.serve``); compared with ``cinema_*``.
+- ``codec_*``: encoding and decoding the message alone, protobuf and msgspec, per second.
 
 The payload is an 8-byte protobuf ``Int64Value`` for Cinema and 16 bytes for raw (about the size
 of a Cinema request body), so that the comparison is about per-message overhead.
@@ -30,14 +34,23 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Self
 
 from google.protobuf.wrappers_pb2 import Int64Value
 
-from benchmarks.harness import Metrics, Target, Workload, fastest_rate_async, run_anyio, run_asyncio
-from cinema import Actor, Context, handler
+from benchmarks.harness import (
+    Metrics,
+    Target,
+    Workload,
+    fastest_rate,
+    fastest_rate_async,
+    run_anyio,
+    run_asyncio,
+)
+from cinema import Actor, Context, Message, handler
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_FLIGHT = 64
@@ -130,6 +143,14 @@ async def _serve_raw_trio() -> None:
     await trio.serve_listeners(echo, listeners)
 
 
+@dataclass
+class EchoValue(Message["EchoValue"]):
+    """The dataclass twin of ``Int64Value``: one int field, and a reply of its own type (the
+    payload for 42: 8 bytes of MessagePack ``{"value": 42}``; protobuf's ``Int64Value``: 2)."""
+
+    value: int
+
+
 class Echo(Actor):
     """The server's actor: answers each request with the request."""
 
@@ -137,14 +158,24 @@ class Echo(Actor):
     def echo(self, msg: Int64Value, ctx: Context[Self]) -> Int64Value:
         return msg
 
+    @handler
+    def echo_value(self, msg: EchoValue, ctx: Context[Self]) -> EchoValue:
+        return msg
+
 
 async def _serve_cinema() -> None:  # on any backend (anyio)
     from cinema import ActorSystem
-    from cinema.remote import LocalNode, RemoteServer
+    from cinema.remote import LocalNode, RemoteHandler, RemoteServer
 
     async with ActorSystem() as system:
         node = LocalNode("bench")
-        handler_ = node.handler(system.spawn(Echo()), Int64Value)
+        addr = system.spawn(Echo())
+        handler_: RemoteHandler
+        if hasattr(node, "serve"):
+            node.serve("echo", addr)  # both message types, by name
+            handler_ = node
+        else:  # another checkout from before LocalNode.serve (CINEMA_BENCH_OTHER_SRC)
+            handler_ = node.handler(addr, Int64Value)
         async with await RemoteServer.bind("127.0.0.1:0", handler_) as server:
             print(server.address, flush=True)
             import anyio
@@ -247,23 +278,35 @@ def _raw_run(n: int, *, pipelined: bool, backend: str) -> Metrics:
 # -- cinema client ---------------------------------------------------------------------------
 
 
-async def _cinema(n: int, *, pipelined: bool, backend: str, src: str | None = None) -> Metrics:
+async def _cinema(
+    n: int, *, pipelined: bool, backend: str, src: str | None = None, with_dataclass: bool = False
+) -> Metrics:
     import anyio
 
     from cinema.remote import RemoteClient, TcpTransport, rpc
 
     echo = rpc(Int64Value, Int64Value)
     message = Int64Value(value=42)
+    value = EchoValue(42)
 
     with server_process("cinema", backend, src) as (host, port):
         conn = await TcpTransport().connect(f"{host}:{port}")
         async with RemoteClient(conn) as client:
             remote = client.remote_addr(Echo, "bench", "echo")
 
+            if with_dataclass:
+
+                async def one() -> None:
+                    await remote.call(value)  # typed by Message[R]: an EchoValue
+            else:
+
+                async def one() -> None:
+                    await remote.call(echo, message)
+
             async def sequential(k: int) -> float:
                 start = time.perf_counter()
                 for _ in range(k):
-                    await remote.call(echo, message)
+                    await one()
                 return time.perf_counter() - start
 
             async def concurrent(k: int) -> float:
@@ -273,7 +316,7 @@ async def _cinema(n: int, *, pipelined: bool, backend: str, src: str | None = No
                     nonlocal remaining
                     while remaining > 0:
                         remaining -= 1
-                        await remote.call(echo, message)
+                        await one()
 
                 start = time.perf_counter()
                 async with anyio.create_task_group() as tg:
@@ -285,7 +328,9 @@ async def _cinema(n: int, *, pipelined: bool, backend: str, src: str | None = No
     return {"requests_per_s": rate}
 
 
-def _cinema_run(n: int, *, pipelined: bool, backend: str, other: bool = False) -> Metrics:
+def _cinema_run(
+    n: int, *, pipelined: bool, backend: str, other: bool = False, with_dataclass: bool = False
+) -> Metrics:
     if other:
         # The other checkout's client, in a process of its own (this one imported ours).
         src = os.environ[OTHER_SRC_ENV]
@@ -301,9 +346,48 @@ def _cinema_run(n: int, *, pipelined: bool, backend: str, other: bool = False) -
         )
         return {"requests_per_s": float(out.stdout.split()[-1])}
     main: Callable[[], Awaitable[Metrics]] = partial(
-        _cinema, n, pipelined=pipelined, backend=backend
+        _cinema, n, pipelined=pipelined, backend=backend, with_dataclass=with_dataclass
     )
     return run_anyio(main, backend)
+
+
+def _codec(n: int, *, kind: str) -> Metrics:
+    """Encode and decode rates of the benchmark's message alone (the payload, no envelope)."""
+    from cinema.remote import MsgspecSerializer
+
+    if kind == "protobuf":
+        proto = Int64Value(value=42)
+        data = proto.SerializeToString()
+
+        def encode() -> object:
+            return proto.SerializeToString()
+
+        def decode() -> object:
+            return Int64Value.FromString(data)
+    else:
+        serializer = MsgspecSerializer()
+        value = EchoValue(42)
+        data = serializer.encode(value)
+
+        def encode() -> object:
+            return serializer.encode(value)
+
+        def decode() -> object:
+            return serializer.decode_as(data, EchoValue)
+
+    def timed(op: Callable[[], object]) -> Callable[[int], float]:
+        def batch(k: int) -> float:
+            start = time.perf_counter()
+            for _ in range(k):
+                op()
+            return time.perf_counter() - start
+
+        return batch
+
+    return {
+        "encode_per_s": fastest_rate(timed(encode), n),
+        "decode_per_s": fastest_rate(timed(decode), n),
+    }
 
 
 def _workloads() -> list[Workload]:
@@ -357,6 +441,41 @@ def _workloads() -> list[Workload]:
                         else {},
                     )
                 )
+            # The same call with a dataclass Message[R] (msgspec) instead of protobuf.
+            found.append(
+                Workload(
+                    name=f"cinema_dataclass_{kind}[{backend}]",
+                    title=f"Cinema remote ask, dataclass message (msgspec): {how}",
+                    run=partial(
+                        _cinema_run, pipelined=pipelined, backend=backend, with_dataclass=True
+                    ),
+                    size=size,
+                    quick_size=quick,
+                    metrics=("requests_per_s",),
+                    backend=backend,
+                    requires=("cinema.remote:MsgspecSerializer", *requires),
+                    compare={"requests_per_s": f"remote.cinema_{kind}[{backend}]:requests_per_s"},
+                    targets={"requests_per_s": Target(">=", 0.8, relative=True)},
+                )
+            )
+    for kind in ("protobuf", "msgspec"):
+        found.append(
+            Workload(
+                name=f"codec_{kind}",
+                title=f"encode / decode of the ask's message alone ({kind})",
+                run=partial(_codec, kind=kind),
+                size=500_000,
+                quick_size=50_000,
+                metrics=("encode_per_s", "decode_per_s"),
+                requires=("cinema.remote:MsgspecSerializer",),
+                compare={}
+                if kind == "protobuf"
+                else {
+                    "encode_per_s": "remote.codec_protobuf:encode_per_s",
+                    "decode_per_s": "remote.codec_protobuf:decode_per_s",
+                },
+            )
+        )
     return found
 
 

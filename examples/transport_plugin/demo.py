@@ -29,8 +29,8 @@ async def main() -> None:
     async with ActorSystem() as system:
         print("transports:", sorted(system.plugins.transports))
         node = LocalNode("demo")
-        shouter = system.spawn(Shouter())
-        async with await RemoteServer.bind("loop://demo", node.handler(shouter, StringValue)):
+        node.serve("shouter", system.spawn(Shouter()))
+        async with await RemoteServer.bind("loop://demo", node):
             conn = await system.plugins.transport("loop").connect("loop://demo")
             async with RemoteClient(conn) as client:
                 remote = client.remote_addr(Shouter, "demo", "shouter")

@@ -134,12 +134,14 @@ def counter_router(node: LocalNode, addr: Addr[Counter]) -> MessageRouter:
 
 @asynccontextmanager
 async def serve_counter(node_name: str = "server") -> AsyncIterator[Served]:
-    """A system with a :class:`Counter` routed by type on ``node_name``, served in the
-    background (``async with server``) on 127.0.0.1 with an ephemeral port."""
+    """A system with a :class:`Counter` routed by type on ``node_name`` and exposed as
+    ``"counter"``, served in the background (``async with server``) on 127.0.0.1 with an
+    ephemeral port."""
     async with ActorSystem(shutdown_timeout=0.2) as system:
         counter = Counter()
         addr = system.spawn(counter)
         node = LocalNode(node_name)
+        node.expose("counter", addr)
         server = await RemoteServer.bind("127.0.0.1:0", counter_router(node, addr).build())
         async with server:
             yield Served(system, server, counter, addr, node)

@@ -130,6 +130,7 @@ async def test_bind_returns_once_listening_before_run() -> None:
         counter = Counter()
         addr = system.spawn(counter)
         node = LocalNode("server")
+        node.expose("counter", addr)
         server = await RemoteServer.bind("127.0.0.1:0", counter_router(node, addr).build())
         assert not server.address.endswith(":0")  # the real ephemeral port
         # Connecting works before run(): bind returned with the socket listening.
@@ -157,7 +158,7 @@ async def test_cancelling_run_fails_pending_and_later_calls_at_once() -> None:
         counter = Counter()
         addr = system.spawn(counter)
         server = await RemoteServer.bind(
-            "127.0.0.1:0", counter_router(LocalNode("server"), addr).build()
+            "127.0.0.1:0", counter_router(LocalNode("server", route_by_type=True), addr).build()
         )
         busy = await connect(server)
         idle = await connect(server)
@@ -200,7 +201,7 @@ async def test_leaving_async_with_server_fails_pending_requests() -> None:
         counter = Counter()
         addr = system.spawn(counter)
         server = await RemoteServer.bind(
-            "127.0.0.1:0", counter_router(LocalNode("server"), addr).build()
+            "127.0.0.1:0", counter_router(LocalNode("server", route_by_type=True), addr).build()
         )
         client = await connect(server)
         remote = client.remote_addr(Counter, "server", "counter")
@@ -240,7 +241,9 @@ async def test_peer_going_away_fails_calls_without_timeout() -> None:
 async def test_tcp_scheme_addresses() -> None:
     async with ActorSystem(shutdown_timeout=0.2) as system:
         addr = system.spawn(Counter())
-        server = await RemoteServer.bind("tcp://127.0.0.1:0", LocalNode("s").handler(addr, Add))
+        server = await RemoteServer.bind(
+            "tcp://127.0.0.1:0", LocalNode("s", route_by_type=True).handler(addr, Add)
+        )
         port = server.address.rsplit(":", 1)[1]
         async with server:
             conn = await TcpTransport().connect(f"tcp://127.0.0.1:{port}")
@@ -365,19 +368,31 @@ async def test_routing_by_type_and_by_exposed_name_with_fallback() -> None:
                 # Two actors serve the same type; the name picks one.
                 assert await echo("server", "second") == "second:x"
                 assert await echo("server", "first") == "first:x"
-                # A name the server does not know falls back to routing by type.
-                assert await echo("server", "no-such-name") == "first:x"
+                # A name the server does not know is an error, not a message to whichever
+                # actor takes its type (routing by type is opt-in).
+                with pytest.raises(UnknownActor):
+                    await echo("server", "no-such-name")
                 # README: target_node must match the node's name (or be empty).
                 assert await echo("", "second") == "second:x"
                 with pytest.raises(UnknownActor):
                     await echo("another-node", "second")
+        # The opt-in: an unknown name falls back to the type's route, as in the seed.
+        fallback = LocalNode("server", route_by_type=True)
+        fallback.expose("second", second)
+        router = MessageRouter().route(Echo, fallback.handler(first, Echo)).build()
+        server = await RemoteServer.bind("127.0.0.1:0", router)
+        async with server, await connect(server) as client:
+            with anyio.fail_after(DEADLINE):
+                assert (await echo("server", "no-such-name")) == "first:x"
+                assert (await echo("server", "second")) == "second:x"
 
 
-async def test_handler_alone_serves_one_type_for_any_actor_name() -> None:
-    """``node.handler(addr, Type)`` given to the server directly, as in the seed."""
+async def test_handler_alone_serves_one_type_for_any_actor_name_when_opted_in() -> None:
+    """``node.handler(addr, Type)`` given to the server directly, as in the seed (whose
+    clients name an actor the server never declared: ``LocalNode(route_by_type=True)``)."""
     async with ActorSystem(shutdown_timeout=0.2) as system:
         addr = system.spawn(Counter())
-        node = LocalNode("calc")
+        node = LocalNode("calc", route_by_type=True)
         server = await RemoteServer.bind("127.0.0.1:0", node.handler(addr, Add))
         async with server, await connect(server) as client:
             remote = client.remote_addr(Counter, "calc", "calculator")
@@ -385,6 +400,21 @@ async def test_handler_alone_serves_one_type_for_any_actor_name() -> None:
                 assert (await remote.call(ADD, Add(n=4))).value == 4
                 with pytest.raises(UnknownActor):  # known type, no route, unknown name
                     await remote.call(ECHO, Echo(text="x"))
+
+
+async def test_handler_alone_refuses_a_name_it_does_not_serve() -> None:
+    async with ActorSystem(shutdown_timeout=0.2) as system:
+        addr = system.spawn(Counter())
+        node = LocalNode("calc")
+        server = await RemoteServer.bind("127.0.0.1:0", node.handler(addr, Add))
+        async with server, await connect(server) as client:
+            with anyio.fail_after(DEADLINE):
+                with pytest.raises(UnknownActor, match="calculator"):
+                    await client.remote_addr(Counter, "calc", "calculator").call(ADD, Add(n=4))
+                # A request that names no actor routes by type.
+                assert (
+                    await client.remote_addr(Counter, "calc", "").call(ADD, Add(n=4))
+                ).value == 4
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -453,6 +483,7 @@ async def test_per_call_timeout_raises_timeout_error() -> None:
         sleeper = Counter()
         addr = system.spawn(sleeper)
         node = LocalNode("server")
+        node.expose("counter", addr)
         node.expose("other", system.spawn(Counter()))
         server = await RemoteServer.bind("127.0.0.1:0", counter_router(node, addr).build())
         async with server, await connect(server) as client:
@@ -602,6 +633,7 @@ async def test_queued_remote_requests_get_actor_stopped_when_the_actor_stops() -
         gated = Gated()
         gated_addr = system.spawn(gated)
         node = LocalNode("server")
+        node.expose("gated", gated_addr)
         server = await RemoteServer.bind("127.0.0.1:0", node.handler(gated_addr, Echo))
         async with server, await connect(server) as client:
             remote = client.remote_addr(Gated, "server", "gated")
@@ -623,7 +655,9 @@ async def test_queued_remote_requests_get_actor_stopped_when_the_actor_stops() -
 async def test_untyped_call_of_a_handler_returning_nothing_is_none() -> None:
     async with ActorSystem(shutdown_timeout=0.2) as system:
         gated_addr = system.spawn(Gated())
-        server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(gated_addr, Add))
+        server = await RemoteServer.bind(
+            "127.0.0.1:0", LocalNode("s", route_by_type=True).handler(gated_addr, Add)
+        )
         async with server, await connect(server) as client:
             remote = client.remote_addr(Gated, "s", "gated")
             with anyio.fail_after(DEADLINE):
@@ -635,7 +669,9 @@ async def test_untyped_call_of_a_handler_returning_nothing_is_none() -> None:
 async def test_typed_call_with_a_reply_of_another_type_is_a_clear_error() -> None:
     async with ActorSystem(shutdown_timeout=0.2) as system:
         gated_addr = system.spawn(Gated())
-        server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(gated_addr, Add))
+        server = await RemoteServer.bind(
+            "127.0.0.1:0", LocalNode("s", route_by_type=True).handler(gated_addr, Add)
+        )
         async with server, await connect(server) as client:
             remote = client.remote_addr(Gated, "s", "gated")
             with anyio.fail_after(DEADLINE), pytest.raises(cinema.CinemaError):
@@ -662,7 +698,7 @@ async def test_remote_handler_error_from_an_async_handler_and_the_actor_keeps_se
     async with ActorSystem(shutdown_timeout=0.2) as system:
         addr = system.spawn_with_strategy(Counter, cinema.SupervisorStrategy.restart(5, 10.0))
         server = await RemoteServer.bind(
-            "127.0.0.1:0", counter_router(LocalNode("server"), addr).build()
+            "127.0.0.1:0", counter_router(LocalNode("server", route_by_type=True), addr).build()
         )
         async with server, await connect(server) as client:
             remote = client.remote_addr(Counter, "server", "counter")
@@ -676,7 +712,9 @@ async def test_remote_handler_error_from_an_async_handler_and_the_actor_keeps_se
 async def test_an_exception_from_the_server_block_propagates_unwrapped() -> None:
     async with ActorSystem(shutdown_timeout=0.2) as system:
         addr = system.spawn(Counter())
-        server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(addr, Add))
+        server = await RemoteServer.bind(
+            "127.0.0.1:0", LocalNode("s", route_by_type=True).handler(addr, Add)
+        )
         with pytest.raises(KeyError):
             async with server:
                 raise KeyError("application error")
@@ -727,8 +765,9 @@ async def test_exposed_actor_stopped_and_unexposed_names() -> None:
                     await remote.call(ECHO, Echo(text="x"))
                 assert node.unexpose("named") is True
                 assert node.unexpose("named") is False
-                # No longer exposed: falls back to routing by type.
-                assert (await remote.call(ECHO, Echo(text="x"))).text == "type:x"
+                # No longer exposed: an unknown name (routing by type is opt-in).
+                with pytest.raises(UnknownActor):
+                    await remote.call(ECHO, Echo(text="x"))
 
 
 async def test_a_late_reply_after_a_timeout_is_not_taken_for_the_next_one() -> None:
@@ -748,7 +787,9 @@ async def cancel_run_while_a_client_connects(races: list[dict[str, object]]) -> 
     async with ActorSystem(shutdown_timeout=0.2) as system:
         addr = system.spawn(Counter())
         for _ in range(3):
-            server = await RemoteServer.bind("127.0.0.1:0", LocalNode("s").handler(addr, Add))
+            server = await RemoteServer.bind(
+                "127.0.0.1:0", LocalNode("s", route_by_type=True).handler(addr, Add)
+            )
             port = server.address.rsplit(":", 1)[1]
             async with anyio.create_task_group() as tg:
                 tg.start_soon(server.run)

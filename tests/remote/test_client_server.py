@@ -126,10 +126,14 @@ async def test_unknown_message_type() -> None:
             await remote.send(Unrouted())
 
 
-async def test_unknown_actor_name_falls_back_to_the_type_route() -> None:
+async def test_an_unknown_actor_name_is_unknown_actor_not_the_type_route() -> None:
     async with calc_server() as (server, _calc, _addr), connect(server) as client:
         remote = client.remote_addr(Calculator, "calc-server", "nobody")
-        assert (await remote.call(ADD, Add(n=4))).value == 4
+        with pytest.raises(UnknownActor, match="'nobody'"):
+            await remote.call(ADD, Add(n=4))
+        # The connection goes on serving the names that exist.
+        good = client.remote_addr(Calculator, "calc-server", "calculator")
+        assert (await good.call(ADD, Add(n=4))).value == 4
 
 
 async def test_unknown_node() -> None:

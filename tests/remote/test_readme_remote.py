@@ -1,6 +1,8 @@
-"""The README's "Remote Actors" section works as shown: its server and client blocks run
-against each other (on both backends), print what their ``# prints:`` comments say, and its
-``.proto`` block is the calculator example's."""
+"""The README's "Remote Actors" section works as shown: its complete programs (blocks starting
+with ``# example:``) run on both backends and pass mypy and ruff, as in
+``tests/examples/test_readme.py``; its server and client blocks run against each other (on both
+backends), print what their ``# prints:`` comments say, and its ``.proto`` block is the
+calculator example's."""
 
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ import examples.calculator.calculator_pb2 as calculator_pb2
 from cinema.remote import TcpTransport
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.examples.test_readme import RUN_LINE, Block, check_program  # noqa: E402
+
 _BLOCK = re.compile(r"^```(python|proto)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _PRINTS = re.compile(r"#\s*prints:\s?(.*)$")
 
@@ -31,7 +38,58 @@ def section() -> str:
 
 
 def blocks(language: str) -> list[str]:
-    return [code for lang, code in _BLOCK.findall(section()) if lang == language]
+    """The blocks of ``language`` (for Python: not the complete ``# example:`` programs)."""
+    return [
+        code
+        for lang, code in _BLOCK.findall(section())
+        if lang == language and not code.startswith("# example:")
+    ]
+
+
+PROGRAMS = [
+    Block("remote", code)
+    for lang, code in _BLOCK.findall(section())
+    if lang == "python" and code.startswith("# example:")
+]
+
+
+def test_the_section_has_programs() -> None:
+    assert PROGRAMS
+    for block in PROGRAMS:
+        assert block.code.rstrip().endswith(RUN_LINE), block.title
+        assert block.expected()[0], block.title
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("block", PROGRAMS, ids=lambda block: block.slug)
+def test_program_runs(block: Block, backend: str, tmp_path: Path) -> None:
+    check_program(block, backend, tmp_path)
+
+
+def test_programs_type_check(tmp_path: Path) -> None:
+    paths = []
+    for block in PROGRAMS:
+        path = tmp_path / f"readme_remote_{block.slug}.py"
+        path.write_text(block.code, encoding="utf-8")
+        paths.append(str(path))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache" / "readme-remote"),
+            *paths,
+        ],
+        cwd=ROOT,  # the config's mypy_path is relative to the repository root
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def significant(proto: str) -> list[str]:
@@ -86,13 +144,17 @@ async def test_server_and_client_blocks(
 
 def test_blocks_pass_ruff(tmp_path: Path) -> None:
     """Ruff with the repository's configuration (mypy was checked the same way by hand)."""
-    for name, code in zip(("server", "client"), blocks("python"), strict=True):
-        (tmp_path / f"{name}.py").write_text(code)
+    names = ["server.py", "client.py"]
+    for name, code in zip(names, blocks("python"), strict=True):
+        (tmp_path / name).write_text(code)
+    for block in PROGRAMS:
+        (tmp_path / f"{block.slug}.py").write_text(block.code)
+        names.append(f"{block.slug}.py")
     (tmp_path / "calculator_pb2.py").write_text("")  # first-party, as in a user's project
     config = str(ROOT / "pyproject.toml")
     for command in (["check"], ["format", "--check"]):
         done = subprocess.run(
-            [sys.executable, "-m", "ruff", *command, "--config", config, "server.py", "client.py"],
+            [sys.executable, "-m", "ruff", *command, "--config", config, *names],
             cwd=tmp_path,
             capture_output=True,
             text=True,

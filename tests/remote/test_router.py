@@ -46,10 +46,9 @@ async def test_route_by_type_and_by_name() -> None:
         assert AddResult.FromString(by_name.payload).value == 201
         assert by_type.correlation_id == 7
         assert by_type.kind == pb.ENVELOPE_KIND_REPLY
-        # A name the node does not expose falls back to the type route.
-        fallback = await router.handle(request(Add(n=1), actor="nobody"))
-        assert fallback is not None
-        assert AddResult.FromString(fallback.payload).value == 102
+        # A name the node does not expose is unknown (routing by type is opt-in).
+        with pytest.raises(UnknownActor, match="'nobody'"):
+            await router.handle(request(Add(n=1), actor="nobody"))
         # An exposed name serves types without any route.
         echoed = await router.handle(request(Echo(text="hi"), actor="second"))
         assert echoed is not None
@@ -62,6 +61,22 @@ async def test_route_by_type_and_by_name() -> None:
             await router.handle(request(Echo(text="hi")))
         with pytest.raises(UnknownActor, match="'other'"):
             await router.handle(request(Add(n=1), node="other"))
+
+
+async def test_route_by_type_is_the_opt_in_fallback_for_unknown_names() -> None:
+    async with ActorSystem() as system:
+        first, second = system.spawn(Calculator(100)), system.spawn(Calculator(200))
+        node = LocalNode("n", route_by_type=True)
+        node.expose("second", second)
+        router = MessageRouter().route(Add, node.handler(first, Add)).build()
+        fallback = await router.handle(request(Add(n=1), actor="nobody"))
+        assert fallback is not None
+        assert AddResult.FromString(fallback.payload).value == 101
+        by_name = await router.handle(request(Add(n=1), actor="second"))
+        assert by_name is not None
+        assert AddResult.FromString(by_name.payload).value == 201
+        with pytest.raises(UnknownActor, match="no route"):  # no route for the type either
+            await router.handle(request(Echo(text="hi"), actor="nobody"))
 
 
 async def test_a_single_handler_serves_as_the_server_handler() -> None:
@@ -88,7 +103,7 @@ async def test_router_builder_refuses_mistakes() -> None:
         built = builder.build()
         builder.route(Echo, node.handler(addr, Echo))
         assert sorted(built.routes) == ["remote_test.Add"]  # later routes do not leak
-        with pytest.raises(UnknownSerializer, match="no serializer handles <class 'int'>"):
-            node.handler(addr, int)
+        with pytest.raises(UnknownSerializer, match="no serializer handles <class 'object'>"):
+            node.handler(addr, object)
         with pytest.raises(TypeError, match="message classes"):
             rpc(Add, 5)  # type: ignore[arg-type]  # the mistake under test

@@ -1,9 +1,10 @@
 """A third-party distribution adds a serializer through an entry point, with no change to Cinema.
 
 The test builds a throwaway distribution (hatchling's build hook, no network, no isolation)
-that registers a JSON serializer for dataclasses in the ``cinema`` entry-point group, installs
-it into a temporary directory with ``pip install --target``, and runs a fresh interpreter that
-calls a remote actor with dataclass messages end to end on both anyio backends. Without the
+that registers a JSON serializer for marked plain classes in the ``cinema`` entry-point group,
+installs it into a temporary directory with ``pip install --target``, and runs a fresh
+interpreter that calls a remote actor with messages of plain classes end to end on both anyio
+backends. Without the
 distribution the same script fails: the plugin really was used.
 """
 
@@ -35,26 +36,25 @@ packages = ["probe_json"]
 """
 
 PLUGIN = '''\
-"""Dataclasses as JSON, for Cinema."""
-import dataclasses
+"""Plain classes marked ``__probe_json__`` as JSON, for Cinema."""
 import json
 
 from cinema.abc import Serializer, hookimpl
 
 
-class JsonDataclasses(Serializer):
+class JsonObjects(Serializer):
     name = "probe-json"
 
     def handles(self, cls):
-        return isinstance(cls, type) and dataclasses.is_dataclass(cls)
+        return isinstance(cls, type) and getattr(cls, "__probe_json__", False)
 
     def type_name(self, cls):
         if not self.handles(cls):
-            raise TypeError(f"{cls!r} is not a dataclass")
+            raise TypeError(f"{cls!r} is not a probe-json class")
         return f"{cls.__module__}.{cls.__qualname__}"
 
     def encode(self, message):
-        return json.dumps(dataclasses.asdict(message)).encode()
+        return json.dumps(vars(message)).encode()
 
     def decode(self, data, cls):
         try:
@@ -65,12 +65,11 @@ class JsonDataclasses(Serializer):
 
 @hookimpl
 def cinema_serializers():
-    return [JsonDataclasses()]
+    return [JsonObjects()]
 '''
 
 # Nothing in here names the serializer: Cinema picks it by the messages' class.
 SCRIPT = """
-from dataclasses import dataclass
 from typing import Self
 
 import anyio
@@ -79,15 +78,21 @@ from cinema import Actor, ActorSystem, Context, handler
 from cinema.remote import LocalNode, RemoteClient, RemoteServer, TcpTransport, rpc
 
 
-@dataclass
-class Greet:
-    name: str
+class Greet:  # not a dataclass: the built-in msgspec serializer does not take it
+    __probe_json__ = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
-@dataclass
 class Greeting:
-    text: str
-    count: int
+    __probe_json__ = True
+
+    def __init__(self, text: str, count: int) -> None:
+        self.text, self.count = text, count
+
+    def __repr__(self) -> str:
+        return f"Greeting(text={self.text!r}, count={self.count!r})"
 
 
 class Greeter(Actor):
@@ -125,7 +130,7 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
     )
 
 
-def test_dataclass_serializer_from_an_installed_distribution(tmp_path: Path) -> None:
+def test_serializer_from_an_installed_distribution(tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "probe_json").mkdir(parents=True)
     (project / "pyproject.toml").write_text(PYPROJECT)

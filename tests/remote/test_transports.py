@@ -80,7 +80,9 @@ async def test_unix_socket_round_trip(tmp_path: Path) -> None:
     address = f"unix://{tmp_path / 'calc.sock'}"
     async with ActorSystem() as system:
         node = LocalNode("calc-server")
-        handler = node.handler(system.spawn(Calculator()), Add)
+        calc = system.spawn(Calculator())
+        node.expose("calculator", calc)
+        handler = node.handler(calc, Add)
         async with await RemoteServer.bind(address, handler) as server:
             assert server.address == address
             conn = await load_plugins().transport("unix").connect(address)

@@ -351,3 +351,8 @@ async def _await_tracked(me: Cell, target: Cell, fut: Any, timeout: float | None
         edges.remove(target)
         if not edges and waits.get(me) is edges:
             del waits[me]
+
+
+def actor_class(addr: Addr[Any]) -> type:
+    """The class of the actor behind ``addr`` (of its current instance, across restarts)."""
+    return type(addr._ctx._actor)

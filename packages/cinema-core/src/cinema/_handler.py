@@ -206,6 +206,15 @@ def class_info(cls: type) -> ClassInfo:
         return info
 
 
+def handled_types(cls: type) -> tuple[type, ...]:
+    """The message classes that the ``@handler`` methods of actor class ``cls`` declare (each
+    handler's annotation, unions flattened), in definition order, most derived class first.
+
+    :raises cinema.HandlerDefinitionError: a handler of ``cls`` is malformed.
+    """
+    return tuple(class_info(cls).declared)
+
+
 def _undecorated_handler(cls: type, msg_type: type) -> str | None:
     """A method of ``cls`` not marked ``@handler`` whose message annotation takes ``msg_type``."""
     seen: set[str] = set()

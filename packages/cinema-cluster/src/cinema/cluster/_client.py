@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Final, Generic, NoReturn, TypeVar, final
+from typing import Any, Final, Generic, NoReturn, TypeVar, final, overload
 
 import anyio
-from google.protobuf.message import Message as ProtoMessage
 
-from cinema import Actor
+from cinema import Actor, Message
 from cinema.remote import ConnectionLost, RemoteAddr, Rpc
 from cinema.remote.proto import wire_pb2 as pb
 
@@ -20,6 +19,7 @@ __all__ = ["ClusterClient", "ClusterRemoteAddr"]
 A_co = TypeVar("A_co", bound=Actor, covariant=True)
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+R = TypeVar("R")
 
 #: Seconds a call without ``timeout=`` may take (``ClusterClient(default_timeout=...)``).
 DEFAULT_CALL_TIMEOUT: Final = 30.0
@@ -47,15 +47,62 @@ class ClusterClient:
         self.node = node
         self.default_timeout = float(default_timeout)
 
-    def remote_addr(self, actor_type: type[A_co], name: str) -> ClusterRemoteAddr[A_co]:
-        """The address of the actor registered in the cluster under ``name``.
+    @overload
+    def remote_addr(self, actor_type: str, /) -> ClusterRemoteAddr[Actor]: ...
+
+    @overload
+    def remote_addr(self, actor_type: type[A_co], name: str) -> ClusterRemoteAddr[A_co]: ...
+
+    def remote_addr(
+        self, actor_type: type[A_co] | str, name: str | None = None
+    ) -> ClusterRemoteAddr[A_co] | ClusterRemoteAddr[Actor]:
+        """The address of the actor registered in the cluster under ``name``:
+        ``remote_addr("cart")``, or ``remote_addr(Cart, "cart")`` to type it by its class.
 
         Nothing is looked up yet: every call resolves the name again, so the address follows
         the actor when it moves to another node.
 
-        :param actor_type: the actor's class (for typing and reprs only).
+        :param actor_type: the actor's class (for typing and reprs only), or the name alone.
         """
+        if isinstance(actor_type, str):
+            if name is not None:
+                raise TypeError("remote_addr(name) or remote_addr(actor_type, name)")
+            return ClusterRemoteAddr(self, Actor, actor_type)
+        if name is None:
+            raise TypeError("remote_addr(actor_type, name) needs the name")
         return ClusterRemoteAddr(self, actor_type, name)
+
+    async def wait_for(self, name: str, *, timeout: float | None = None) -> tuple[str, str]:
+        """Wait until the actor registered under ``name`` can be called: the registry knows
+        it (gossip brought the entry) and its node is neither Down nor gone.
+
+        Woken by the node's view changing (each gossip exchange and local registration), not
+        by polling::
+
+            await ClusterClient(node).wait_for("cart", timeout=5)
+
+        :param timeout: seconds to wait at most (default: the client's ``default_timeout``).
+        :returns: where it lives: ``(node id, type name)``, as ``lookup_actor``.
+        :raises TimeoutError: the name did not become resolvable in time.
+        """
+        node = self.node
+        limit = self.default_timeout if timeout is None else timeout
+        found: tuple[str, str] | None = None
+
+        def resolvable() -> bool:
+            nonlocal found
+            found = node.lookup_actor(name)
+            if found is None:
+                return False
+            member = node.member(found[0])
+            return member is not None and member.status not in (NodeStatus.DOWN, NodeStatus.LEFT)
+
+        with anyio.move_on_after(limit):
+            await node.wait_until(resolvable)
+        if not resolvable():
+            raise TimeoutError(f"no actor {name!r} in the cluster after {limit} s")
+        assert found is not None
+        return found
 
     async def _resolve(self, actor_type: type[A_co], name: str) -> RemoteAddr[A_co]:
         node = self.node
@@ -103,7 +150,7 @@ class ClusterRemoteAddr(Generic[A_co]):
         self.actor_type = actor_type
         self.name = name
 
-    async def send(self, message: ProtoMessage, *, timeout: float | None = None) -> pb.Envelope:
+    async def send(self, message: object, *, timeout: float | None = None) -> pb.Envelope:
         """Send a request; return the raw reply :class:`cinema.remote.Envelope` (as the seed)."""
         remote = await self._client._resolve(self.actor_type, self.name)
         try:
@@ -111,22 +158,43 @@ class ClusterRemoteAddr(Generic[A_co]):
         except ConnectionLost as exc:
             await self._lost(exc)
 
+    @overload
     async def call(
-        self, rpc: Rpc[Req, Resp], message: Req, *, timeout: float | None = None
-    ) -> Resp:
-        """Send a request; return its decoded reply, typed by ``rpc`` (as
-        :meth:`cinema.remote.RemoteAddr.call`)::
+        self, rpc: Rpc[Req, Resp], message: Req, /, *, timeout: float | None = None
+    ) -> Resp: ...
 
+    @overload
+    async def call(self, message: Message[R], /, *, timeout: float | None = None) -> R: ...
+
+    async def call(
+        self,
+        first: Rpc[Req, Resp] | Message[R],
+        message: Req | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+    ) -> Resp | R:
+        """Send a request; return its decoded reply (as :meth:`cinema.remote.RemoteAddr.call`),
+        typed by the message's ``Message[R]``, or by an ``rpc`` for protobuf messages::
+
+            count = await remote.call(AddItem("tea", 2))        # AddItem(Message[int]): int
             PING = rpc(Ping, Pong)
             pong = await remote.call(PING, Ping(msg="hello"))   # Pong
         """
         remote = await self._client._resolve(self.actor_type, self.name)
         try:
-            return await remote.call(rpc, message, timeout=self._bound(timeout))
+            if isinstance(first, Rpc):
+                pair: Rpc[Any, Any] = first
+                typed: Resp = await remote.call(pair, message, timeout=self._bound(timeout))
+                return typed
+            if message is not None:
+                raise TypeError("call(message) takes one message; use call(rpc, message)")
+            reply: R = await remote.call(first, timeout=self._bound(timeout))
+            return reply
         except ConnectionLost as exc:
             await self._lost(exc)
 
-    async def do_send(self, message: ProtoMessage) -> None:
+    async def do_send(self, message: object) -> None:
         """Send a one-way message; return once it is written."""
         remote = await self._client._resolve(self.actor_type, self.name)
         try:

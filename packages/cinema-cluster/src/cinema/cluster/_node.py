@@ -13,7 +13,15 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from cinema import Addr, CinemaError, load_plugins
 from cinema.abc import Connection, Transport
-from cinema.remote import RemoteClient, RemoteHandler, RemoteServer, Router, resolve_transport
+from cinema.lowlevel import actor_class
+from cinema.remote import (
+    LocalNode,
+    RemoteClient,
+    RemoteHandler,
+    RemoteServer,
+    Router,
+    resolve_transport,
+)
 
 from ._errors import ClusterError
 from ._membership import Membership, Outgoing
@@ -55,9 +63,8 @@ class ClusterNode:
 
     The structured form is an async context manager::
 
-        async with ClusterNode("node-2", "127.0.0.1:9002", handler=router,
-                               seeds=["127.0.0.1:9001"]) as node:
-            await node.register_actor("pingpong", "PingPong")
+        async with ClusterNode("node-2", "127.0.0.1:9002", seeds=["127.0.0.1:9001"]) as node:
+            await node.serve("pingpong", system.spawn(PingPong()))
             ...
 
     Entering binds the port (so an address in use fails here), starts gossiping and joins the
@@ -77,8 +84,10 @@ class ClusterNode:
 
     :param node_id: this node's id, unique in the cluster; reuse it when restarting the node.
     :param addr: the address peers reach this node at (``"host:port"``, ``"mem://name"``...).
-    :param handler: serves remote actor messages (a built ``MessageRouter`` or
-        ``node.handler(...)``); without one, actor requests get ``UnknownMessageType`` errors.
+    :param handler: serves remote actor messages: a :class:`cinema.remote.LocalNode`, a built
+        ``MessageRouter`` or ``node.handler(...)``; by default a ``LocalNode`` named
+        ``node_id``, which :meth:`serve` fills (a request for a name nobody serves gets
+        ``UnknownActor``).
     :param seeds: addresses of nodes to join through (this node's own address is ignored).
     :param gossip_interval: seconds between gossip rounds (default 0.5).
     :param suspect_timeout: seconds without news of a member before it is ``SUSPECT``; ``DOWN``
@@ -125,7 +134,7 @@ class ClusterNode:
             raise ValueError(f"gossip_interval must be positive, not {gossip_interval!r}")
         self.id = node_id
         self.addr = addr
-        self.handler = handler
+        self.handler: RemoteHandler = handler if handler is not None else LocalNode(node_id)
         self.gossip_interval = float(gossip_interval)
         self.suspect_timeout = float(suspect_timeout)
         self.bind = bind
@@ -499,7 +508,41 @@ class ClusterNode:
         registration (by the registering node's wall clock), then the smaller node id.
         """
         self._engine.register_actor(name, type_name)
+        self._wake_waiters()
         await anyio.lowlevel.checkpoint()
+
+    async def serve(self, name: str, addr: Addr[Any], *, types: Iterable[type] = ()) -> None:
+        """Serve the local actor at ``addr`` under ``name`` on this node's port, with every
+        message type it handles (as :meth:`cinema.remote.LocalNode.serve`), and register
+        ``name`` in the cluster registry with the actor's class name::
+
+            await node.serve("cart", system.spawn(Cart()))
+            count = await ClusterClient(other).remote_addr("cart").call(AddItem("tea", 2))
+
+        :param types: more classes to accept (see :meth:`cinema.remote.LocalNode.serve`).
+        :raises TypeError: the node's ``handler`` has no :class:`cinema.remote.LocalNode` to
+            serve names with (a custom :class:`cinema.remote.RemoteHandler`).
+        """
+        self.local_node.serve(name, addr, types=types)
+        await self.register_actor(name, actor_class(addr).__qualname__)
+
+    @property
+    def local_node(self) -> LocalNode:
+        """The :class:`cinema.remote.LocalNode` behind this node's handler (the handler itself
+        by default, else the node of the ``MessageRouter`` or ``node.handler(...)`` given).
+
+        :raises TypeError: the handler has none.
+        """
+        handler = self.handler
+        if isinstance(handler, LocalNode):
+            return handler
+        found = getattr(handler, "node", None)
+        if isinstance(found, LocalNode):
+            return found
+        raise TypeError(
+            f"the handler {handler!r} of node {self.id!r} has no LocalNode: give the node"
+            " handler=LocalNode(...) (or none) to serve actors by name"
+        )
 
     async def unregister_actor(self, name: str) -> bool:
         """Withdraw an actor announced here; ``False`` if it was not registered here."""
@@ -547,11 +590,14 @@ class ClusterNode:
                 self._changed = anyio.Event()
             await self._changed.wait()
 
-    def _dispatch_events(self) -> None:
+    def _wake_waiters(self) -> None:
         # Wake wait_until() callers: the view may have changed.
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+
+    def _dispatch_events(self) -> None:
+        self._wake_waiters()
         events = self._engine.drain_events()
         for event in events:
             if isinstance(event, (MemberDown, MemberLeft)) and event.node.addr in self._pool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Self, final
 
@@ -12,7 +12,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from cinema import ActorFailed, ActorStopped, Addr, PluginRegistry, ReplyError, UnhandledMessage
 from cinema.abc import Serializer
-from cinema.lowlevel import reply_error_name
+from cinema.lowlevel import actor_class, handled_types, reply_error_name
 
 from ._codec import decode_payload, encode_payload, payload_type_name
 from ._errors import (
@@ -77,7 +77,14 @@ def encode_reply(
                 f" which no serializer handles (not a protobuf message): {exc}",
             ) from exc
     envelope.message_type = payload_type_name(serializer, cls)
-    envelope.payload = encode_payload(serializer, reply)
+    try:
+        envelope.payload = encode_payload(serializer, reply)
+    except TypeError as exc:
+        raise RemoteHandlerError(
+            "TypeError",
+            f"the handler for {clip(request.message_type)} returned a {cls.__qualname__}"
+            f" that {serializer.name} cannot encode: {exc}",
+        ) from exc
     envelope.serializer = wire_name(serializer)
     return envelope
 
@@ -109,22 +116,43 @@ async def deliver(
 
 
 @final
-class LocalNode:
+class LocalNode(RemoteHandler):
     """This process's identity on the network, and the actors it serves to remote peers.
+
+    The short form serves whole actors by name, and is itself the server's handler::
+
+        node = LocalNode("shop")
+        node.serve("cart", cart_addr)        # every message type Cart's handlers take
+        server = await RemoteServer.bind("127.0.0.1:8080", node)
+
+    A request naming an actor the node does not serve raises :class:`UnknownActor` for the
+    caller. Requests that name no actor (an empty ``actor_name``) are routed by message type.
 
     :param name: the node name clients address (``client.remote_addr(T, name, actor)``).
     :param plugins: where serializers are found, by the name a message carries and by message
         class; by default the installed plugins (:func:`cinema.load_plugins`).
+    :param route_by_type: also route a request for a name that is not served (nor exposed) by
+        its message type, as the seed did: to the route a :class:`MessageRouter` or
+        :meth:`handler` made for it, or (when the node itself is the handler) to the first
+        served actor that handles it. Off by default, so that a mistyped name is an error
+        rather than a message delivered to whichever actor takes its type.
     """
 
-    def __init__(self, name: str, *, plugins: PluginRegistry | None = None) -> None:
+    def __init__(
+        self, name: str, *, plugins: PluginRegistry | None = None, route_by_type: bool = False
+    ) -> None:
         self.name = name
+        self.route_by_type = route_by_type
         self._exposed: dict[str, Addr[Any]] = {}
+        # name -> the actor's type routes (by wire type name), for names given to serve().
+        self._served: dict[str, dict[str, ActorHandler]] = {}
         self.serializers = Serializers(plugins)
         # Every class a handler of this node was made for, by wire type name: how a message
         # for an exposed actor is decoded when no route names its type (only protobuf can
         # find a class by name by itself).
         self._types: dict[str, type] = {}
+        # The node as a handler: its type routes are those of the served actors (first wins).
+        self._router = Router(self, {})
 
     def handler(
         self, addr: Addr[Any], message_type: type, *, serializer: SerializerChoice = None
@@ -141,23 +169,106 @@ class LocalNode:
         """
         return ActorHandler(self, addr, message_type, serializer=serializer)
 
+    def serve(self, name: str, addr: Addr[Any], *, types: Iterable[type] = ()) -> None:
+        """Serve the actor at ``addr`` under ``name``, with every message type it handles.
+
+        The types are the classes its ``@handler`` methods take, each with the serializer that
+        handles it (protobuf classes, dataclasses, ...); classes no serializer handles, and
+        Cinema's own messages (:class:`cinema.Terminated`, the cluster's membership events),
+        which only the runtime sends, are left out. Only
+        these classes (and ``types``) are ever decoded for ``name``. Serving a name again
+        replaces it.
+
+        :param types: more classes to accept, e.g. subclasses of a base class a handler takes
+            (a handler for ``Shape`` serves ``Circle``, but only a class named here or in a
+            handler's annotation is decoded from the network).
+        :raises ValueError: the actor handles none of ``types``, or two of its classes have the
+            same wire name (give one a ``__wire_name__``).
+        :raises UnknownSerializer: no serializer handles one of ``types``.
+        """
+        cls = actor_class(addr)
+        routes: dict[str, ActorHandler] = {}
+        for message_type in handled_types(cls):
+            if _is_cinemas(message_type):
+                # Cinema's own messages (Terminated, cluster membership events) come from the
+                # runtime, never from a peer: only types= can make one remote.
+                continue
+            try:
+                self.serializers.for_class(message_type)
+            except UnknownSerializer:
+                continue  # local-only: nothing can send it from outside
+            self._add_route(routes, ActorHandler(self, addr, message_type), cls)
+        for message_type in types:
+            if not any(issubclass(message_type, t) for t in handled_types(cls)):
+                raise ValueError(f"{cls.__qualname__} has no handler for {message_type!r}")
+            self._add_route(routes, ActorHandler(self, addr, message_type), cls)
+        self._served[name] = routes
+        self._exposed.pop(name, None)
+        self._router = Router(self, self._type_routes())
+
+    @staticmethod
+    def _add_route(routes: dict[str, ActorHandler], route: ActorHandler, cls: type) -> None:
+        other = routes.get(route.type_name)
+        if other is not None and other.message_type is not route.message_type:
+            raise ValueError(
+                f"{cls.__qualname__} handles {other.message_type!r} and {route.message_type!r},"
+                f" both named {route.type_name!r} on the wire: give one a __wire_name__"
+            )
+        routes[route.type_name] = route
+
+    def _type_routes(self) -> dict[str, ActorHandler]:
+        merged: dict[str, ActorHandler] = {}
+        for routes in self._served.values():
+            for type_name, route in routes.items():
+                merged.setdefault(type_name, route)
+        return merged
+
     def expose(self, name: str, addr: Addr[Any]) -> None:
-        """Serve the actor at ``addr`` under ``name``: requests naming it go to it whatever
-        their type (so two actors can handle the same type). Exposing a name again replaces it.
+        """Serve the actor at ``addr`` under ``name`` for the routes of this node's handlers:
+        requests naming it go to it whatever their type (so two actors can handle the same
+        type). Exposing a name again replaces it (as does :meth:`serve`).
         """
         self._exposed[name] = addr
+        if self._served.pop(name, None) is not None:
+            self._router = Router(self, self._type_routes())
 
     def unexpose(self, name: str) -> bool:
-        """Stop serving ``name``. :returns: whether it was exposed."""
-        return self._exposed.pop(name, None) is not None
+        """Stop serving ``name`` (exposed or served). :returns: whether it was served."""
+        served = self._served.pop(name, None) is not None
+        if served:
+            self._router = Router(self, self._type_routes())
+        return self._exposed.pop(name, None) is not None or served
 
     @property
     def exposed(self) -> Mapping[str, Addr[Any]]:
-        """The exposed actors by name (read-only view)."""
-        return MappingProxyType(self._exposed)
+        """The exposed and served actors by name (read-only view)."""
+        found = dict(self._exposed)
+        for name, routes in self._served.items():
+            route = next(iter(routes.values()), None)
+            if route is not None:
+                found[name] = route.addr
+        return MappingProxyType(found)
+
+    def served_types(self, name: str) -> Mapping[str, type]:
+        """The message classes accepted for a name given to :meth:`serve`, by wire name
+        (empty for other names)."""
+        return MappingProxyType(
+            {
+                type_name: route.message_type
+                for type_name, route in self._served.get(name, {}).items()
+            }
+        )
+
+    async def handle(self, envelope: pb.Envelope) -> pb.Envelope | None:
+        return await self._router.handle(envelope)
 
     def __repr__(self) -> str:
         return f"LocalNode({self.name!r})"
+
+
+def _is_cinemas(cls: type) -> bool:
+    module = cls.__module__
+    return module == "cinema" or module.startswith("cinema.")
 
 
 @final
@@ -213,7 +324,11 @@ class ActorHandler(RemoteHandler):
 
 @final
 class Router(RemoteHandler):
-    """Routes envelopes by actor name (exposed on the node), then by message type."""
+    """Routes envelopes by actor name (served or exposed on the node), then by message type.
+
+    A name the node neither serves nor exposes is an :class:`UnknownActor` unless the node
+    was made with ``route_by_type=True``; an envelope without a name routes by type.
+    """
 
     def __init__(self, node: LocalNode | None, routes: Mapping[str, ActorHandler]) -> None:
         self.node = node
@@ -246,14 +361,29 @@ class Router(RemoteHandler):
             raise UnknownActor(
                 f"node {clip(envelope.target_node)!r} is not served here (this is {node.name!r})"
             )
-        if node is not None and envelope.actor_name:
-            addr = node._exposed.get(envelope.actor_name)
+        name = envelope.actor_name
+        if node is not None and name:
+            served = node._served.get(name)
+            if served is not None:
+                # Only the classes the actor handles are decoded for it.
+                found = served.get(envelope.message_type)
+                if found is None:
+                    raise UnknownMessageType(
+                        f"actor {clip(name)!r} does not handle {clip(envelope.message_type)!r}"
+                    )
+                return await found.deliver(envelope)
+            addr = node._exposed.get(name)
             if addr is not None:
                 serializers = self._serializers
                 serializer = serializers.named(envelope.serializer)
                 cls = self._resolve_type(envelope.message_type, serializer)
                 message: object = decode_payload(serializer, envelope.payload, cls)
                 return await deliver(addr, message, envelope, serializer, serializers)
+            if not node.route_by_type:
+                raise UnknownActor(
+                    f"no actor named {clip(name)!r} is served on node {node.name!r}"
+                    " (LocalNode(route_by_type=True) routes unknown names by message type)"
+                )
         route = self._routes.get(envelope.message_type)
         if route is not None:
             return await route.deliver(envelope)

@@ -15,7 +15,7 @@ from cinema.abc import Connection, Listener, Transport
 
 from ._connection import ConnectionSettings, ServerConnection, send_close
 from ._framing import DEFAULT_MAX_FRAME_SIZE
-from ._node import ActorHandler, RemoteHandler
+from ._node import ActorHandler, LocalNode, RemoteHandler
 from ._peerlog import clip
 from ._session import ExtensionHandler, ReplyBudget
 from .proto import wire_pb2 as pb
@@ -83,7 +83,7 @@ class RemoteServer:
             handler._router.handle if isinstance(handler, ActorHandler) else handler.handle
         )
         self._secret = secret.encode() if isinstance(secret, str) else secret
-        handler_node = getattr(handler, "node", None)
+        handler_node = handler if isinstance(handler, LocalNode) else getattr(handler, "node", None)
         self.node = node if node is not None else getattr(handler_node, "name", "")
         self.max_frame_size = max_frame_size
         self.max_connections = max_connections
@@ -125,8 +125,8 @@ class RemoteServer:
 
         :param address: ``"host:port"``, ``"tcp://host:port"``, ``"unix:///path"`` or any
             installed transport's scheme. Port 0 picks a free port (see :attr:`address`).
-        :param handler: what serves requests: ``node.handler(...)`` or a built
-            :class:`MessageRouter`.
+        :param handler: what serves requests: a :class:`LocalNode` (the actors it serves),
+            ``node.handler(...)`` or a built :class:`MessageRouter`.
         :param transport: use this transport instead of the plugin for the address's scheme.
         :param ssl_context: serve TLS only, with this server-side context.
         :param secret: require clients to prove knowledge of this shared secret
