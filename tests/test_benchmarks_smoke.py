@@ -4,8 +4,10 @@ metrics. No timing is asserted here; speed is judged only by ``benchmarks/run.py
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +28,29 @@ WORKLOADS = discover()
 SMOKE_SIZE = 5_000
 
 
-def _run_worker(workload_id: str, size: int) -> dict[str, object]:
+@pytest.fixture(scope="module")
+def shared_postgres() -> Iterator[str]:
+    """One PostgreSQL server for every PostgreSQL workload of the smoke run (each makes its own
+    database on it: ``CINEMA_BENCH_PG_URL``) instead of a server per workload."""
+    from tests.persistence.postgres_server import NoPostgres, postgres_server
+
+    try:
+        server = postgres_server(fsync=False)
+        url = server.__enter__()
+    except NoPostgres as exc:
+        pytest.fail(f"no PostgreSQL server for the PostgreSQL workloads: {exc}")
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+def _run_worker(
+    workload_id: str, size: int, env: dict[str, str] | None = None
+) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, str(RUN_PY), "--worker", workload_id, "--size", str(size)],
+        env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -42,13 +64,16 @@ def _run_worker(workload_id: str, size: int) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("workload_id", list(WORKLOADS))
-def test_workload_returns_its_metrics(workload_id: str) -> None:
+def test_workload_returns_its_metrics(workload_id: str, request: pytest.FixtureRequest) -> None:
     workload = WORKLOADS[workload_id]
     missing = missing_requirement(workload)
     if missing is not None:
         pytest.skip(f"{missing} is not installed")
+    env = None
+    if workload_id.startswith("persistence.") and "psycopg" in workload.requires:
+        env = dict(os.environ, CINEMA_BENCH_PG_URL=request.getfixturevalue("shared_postgres"))
     # In a fresh process, as the runner does: memory figures need a clean heap.
-    result = _run_worker(workload_id, min(workload.quick_size, SMOKE_SIZE))
+    result = _run_worker(workload_id, min(workload.quick_size, SMOKE_SIZE), env)
     assert "error" not in result, result.get("error")
     metrics = result["metrics"]
     assert isinstance(metrics, dict)

@@ -16,14 +16,17 @@
 - ``sqlite_snapshot_recovery``: recovery time with a snapshot every 1,000 events, at N and 10N
   events of history (flat: the two times are close).
 
-PostgreSQL workloads start their own throwaway server (``tests/persistence/postgres_server.py``,
-the system's PostgreSQL binaries) with ``fsync`` on; every workload uses a fresh database file
-or table. All time with the wall clock: the work happens in driver threads and the server.
+PostgreSQL workloads start their own throwaway server (``tests/persistence/postgres_server.py``:
+the system's PostgreSQL binaries, else the ``pgserver`` wheel's) with ``fsync`` on, unless
+``CINEMA_BENCH_PG_URL`` names a running one to share (the smoke test does), where each makes
+and drops its own database; every workload uses a fresh database file or table. All time with
+the wall clock: the work happens in driver threads and the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import tempfile
 import time
@@ -32,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -91,12 +95,29 @@ def _sqlite_file() -> Iterator[str]:
         yield f"{tmp}/bench.db"
 
 
+#: A running PostgreSQL server to share (its URL, any database): the workloads then each use a
+#: fresh database on it instead of starting their own server (the smoke test sets it).
+SHARED_PG_ENV = "CINEMA_BENCH_PG_URL"
+
+
 @contextlib.contextmanager
 def _postgres() -> Iterator[str]:
-    from tests.persistence.postgres_server import postgres_server
+    shared = os.environ.get(SHARED_PG_ENV)
+    if not shared:
+        from tests.persistence.postgres_server import postgres_server
 
-    with postgres_server(fsync=True) as url:
-        yield url
+        with postgres_server(fsync=True) as url:
+            yield url
+        return
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex}"
+    with psycopg.connect(shared, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield urlsplit(shared)._replace(path=f"/{name}").geturl()
+        finally:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def _fastest(batch: Callable[[int], float], n: int) -> float:

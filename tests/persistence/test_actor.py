@@ -441,3 +441,74 @@ async def test_an_own_started_hook_runs_after_recovery() -> None:
         greeter = Greeter(pid)
         assert await system.spawn(greeter).send(Add(1)) == 5
         assert greeter.log == ["recovered 4", "started with 4", "add 1"]
+
+
+# -- recovery over several pages (the next page is read while this one is applied) -----------
+
+PAGE = 5000  # the journal's replay page
+
+
+async def test_a_gap_on_a_later_page_fails_recovery(
+    journal: Journal, caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
+) -> None:
+    pid = _pid()
+    await journal.append(pid, 1, [Added(n=1)] * (PAGE + 1))
+    await journal.append(pid, PAGE + 3, [Added(n=1)])
+    async with ActorSystem() as system:
+        use_journal(system, journal)
+        addr = system.spawn(Counter(pid))
+        with caplog.at_level(logging.ERROR, logger="cinema.crash"):
+            await wait_stopped(system, addr)
+    (error,) = [e for e in _failures(caplog) if isinstance(e, SequenceGap)]
+    assert (error.persistence_id, error.sequence_nr) == (pid, PAGE + 2)
+
+
+async def test_recovery_over_pages_applies_every_event_once(journal: Journal) -> None:
+    pid = _pid()
+    await journal.append(pid, 1, [Added(n=n) for n in range(1, 2 * PAGE + 2)])
+    async with ActorSystem() as system:
+        use_journal(system, journal)
+        again = Counter(pid)
+        assert await system.spawn(again).send(Get()) == sum(range(1, 2 * PAGE + 2))
+        assert (again.applied, again.last_sequence_nr) == (2 * PAGE + 1, 2 * PAGE + 1)
+
+
+class _FailingReplay(ProbeStore):
+    """Its second replay read (the one read ahead) fails as a store outage."""
+
+    replays = 0
+
+    async def replay(
+        self, persistence_id: str, from_sequence_nr: int, limit: int
+    ) -> list[tuple[int, str, str, bytes]]:
+        self.replays += 1
+        if self.replays == 2:
+            raise JournalUnavailable("the read-ahead failed")
+        return await self.inner.replay(persistence_id, from_sequence_nr, limit)
+
+
+async def test_a_failing_read_ahead_raises_the_store_error_after_the_page() -> None:
+    pid = _pid()
+    async with open_journal("memory://") as base:
+        await base.append(pid, 1, [Added(n=1)] * (PAGE + 10))
+        journal = Journal(_FailingReplay(base.store))
+        consumed: list[int] = []
+        with pytest.raises(JournalUnavailable, match="read-ahead failed"):
+            await journal.replay(pid, 1, PAGE + 10, lambda page: consumed.append(len(page)))
+        assert consumed == [PAGE]  # the page in hand was handed over, nothing after it
+
+
+async def test_a_failing_consumer_waits_for_the_read_in_flight() -> None:
+    pid = _pid()
+    async with open_journal("memory://") as base:
+        await base.append(pid, 1, [Added(n=1)] * (PAGE + 10))
+        probe = _FailingReplay(base.store)
+        probe.replays = -10  # no failure
+        journal = Journal(probe)
+
+        def consume(page: list[tuple[int, str, str, bytes]]) -> None:
+            raise RuntimeError("bad page")
+
+        with pytest.raises(RuntimeError, match="bad page"):
+            await journal.replay(pid, 1, PAGE + 10, consume)
+        assert probe.replays == -8  # the first read and the read ahead, which completed

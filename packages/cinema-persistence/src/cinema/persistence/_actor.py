@@ -8,7 +8,6 @@ import types
 import typing
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, Union, get_args, get_origin
 
 from cinema import Actor, ActorSystem, Context
@@ -168,32 +167,37 @@ class PersistentActor(Actor, Generic[E]):
                 raise RecoveryFailed(pid, last, f"restore() raised {exc!r}") from exc
             state.last_snapshot = last
         highest = await journal.highest_sequence_nr(pid)
-        first = True
         apply = self.apply
         decoder = journal.codec.decoder
-        kind_s = kind_t = ""
-        decode: Callable[[bytes], Any] | None = None
-        async with aclosing(journal.replay_pages(pid, last + 1)) as pages:
-            async for page in pages:
-                # The hot loop of recovery: one decode and one apply per event.
-                for nr, serializer, type_name, payload in page:
-                    if nr != last + 1 and not first:
-                        raise SequenceGap(pid, last + 1, f"the next stored event is {nr}")
-                    first = False
-                    try:
-                        if type(payload) is not bytes:
-                            raise TypeError("not bytes")
-                        if decode is None or type_name != kind_t or serializer != kind_s:
-                            kind_s, kind_t = serializer, type_name
-                            decode = decoder(serializer, type_name)
-                        event = decode(payload)
-                    except Exception as exc:
-                        raise EventDecodeError(pid, nr, _decode_failure(exc, payload)) from exc
-                    try:
-                        apply(event)
-                    except Exception as exc:
-                        raise RecoveryFailed(pid, nr, f"apply() raised {exc!r}") from exc
-                    last = nr
+        # Carried from page to page: [last applied nr, none applied yet, serializer, type,
+        # decoder of that pair].
+        carry: list[Any] = [last, True, "", "", None]
+
+        def consume(page: list[tuple[int, str, str, bytes]]) -> None:
+            # The hot loop of recovery: one decode and one apply per event, on locals.
+            last, first, kind_s, kind_t, decode = carry
+            for nr, serializer, type_name, payload in page:
+                if nr != last + 1 and not first:
+                    raise SequenceGap(pid, last + 1, f"the next stored event is {nr}")
+                first = False
+                try:
+                    if type(payload) is not bytes:
+                        raise TypeError("not bytes")
+                    if decode is None or type_name != kind_t or serializer != kind_s:
+                        kind_s, kind_t = serializer, type_name
+                        decode = decoder(serializer, type_name)
+                    event = decode(payload)
+                except Exception as exc:
+                    raise EventDecodeError(pid, nr, _decode_failure(exc, payload)) from exc
+                try:
+                    apply(event)
+                except Exception as exc:
+                    raise RecoveryFailed(pid, nr, f"apply() raised {exc!r}") from exc
+                last = nr
+            carry[:] = last, first, kind_s, kind_t, decode
+
+        await journal.replay(pid, last + 1, highest, consume)
+        last, first = carry[0], carry[1]
         if not first and last < highest:
             raise SequenceGap(pid, last + 1, f"events {last + 1}..{highest} are missing")
         state.sequence_nr = max(last, highest)

@@ -8,6 +8,7 @@ from typing import Any
 
 from cinema import PluginRegistry
 from cinema.abc import Serializer
+from cinema.remote import ProtobufSerializer
 
 from ._errors import UnserializableEvent
 
@@ -105,9 +106,14 @@ class Codec:
             except LookupError:
                 raise LookupError(f"the serializer {serializer_name!r} is not installed") from None
             decode, cls = serializer.decode, self._class_of(serializer_name, type_name)
+            if type(serializer) is ProtobufSerializer:
+                # Recovery's hot path: the class's own parser, without the serializer's
+                # per-call checks (the class is a protobuf message: the serializer handles it).
+                found = cls.FromString  # type: ignore[attr-defined]
+            else:
 
-            def found(payload: bytes) -> Any:
-                return decode(payload, cls)
+                def found(payload: bytes) -> Any:
+                    return decode(payload, cls)
 
             self._decoders[key] = found
         return found

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, Final, TypeVar, final
 
 import anyio
+import anyio.lowlevel
 
 from cinema import PluginRegistry, load_plugins
 
@@ -261,6 +262,57 @@ class Journal:
             if len(page) < _PAGE:
                 return
             next_nr = page[-1][0] + 1
+
+    async def replay(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int,
+        until_sequence_nr: int,
+        consume: Callable[[list[tuple[int, str, str, bytes]]], None],
+    ) -> None:
+        """Recovery's read, pipelined: hand ``consume`` every page of live events from
+        ``from_sequence_nr`` on (``(sequence_nr, serializer, type_name, payload)``, in order)
+        while the store already reads the next page (in its thread or its server). Stops after
+        ``until_sequence_nr`` (the highest stored number), sparing a last empty read.
+
+        :raises JournalUnavailable: the store failed; what ``consume`` raises, after the
+            read in flight is done.
+        """
+        self._check_open()
+        store = self.store
+        page = await self._call(partial(store.replay, persistence_id, from_sequence_nr, _PAGE))
+        while page:
+            nxt = page[-1][0] + 1
+            if len(page) < _PAGE or nxt > until_sequence_nr:
+                consume(page)
+                return
+            box: list[Any] = []
+
+            async def fetch(nxt: int = nxt, box: list[Any] = box) -> None:
+                try:
+                    box.append(await self._call(partial(store.replay, persistence_id, nxt, _PAGE)))
+                except BaseException as exc:
+                    box.append(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+
+            failed: Exception | None = None
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(fetch)
+                # Let the read start (the query sent, or the thread job queued) before the
+                # CPU-bound decoding of this page.
+                await anyio.lowlevel.checkpoint()
+                await anyio.lowlevel.checkpoint()
+                try:
+                    consume(page)
+                except Exception as exc:
+                    failed = exc  # raised once the read in flight is done (no half-read)
+            if failed is not None:
+                raise failed
+            result = box[0]
+            if isinstance(result, BaseException):
+                raise result
+            page = result
 
     async def rows(
         self,
