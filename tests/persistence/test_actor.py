@@ -449,7 +449,7 @@ PAGE = 5000  # the journal's replay page
 
 
 async def test_a_gap_on_a_later_page_fails_recovery(
-    journal: Journal, caplog: pytest.LogCaptureFixture, wait_stopped: WaitStopped
+    journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     pid = _pid()
     await journal.append(pid, 1, [Added(n=1)] * (PAGE + 1))
