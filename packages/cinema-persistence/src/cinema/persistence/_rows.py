@@ -15,13 +15,13 @@ class StoredEvent(NamedTuple):
     """One serialized event as a journal stores it (a named tuple: recovery makes one per
     event, and a tuple is the cheapest immutable record Python has).
 
-    :param persistence_id: the writer's persistence id.
-    :param sequence_nr: 1, 2, 3, ... per persistence id, without gaps.
-    :param serializer: the name of the serializer plugin that encoded ``payload``.
-    :param type_name: the serializer's stable name of the event's type.
-    :param payload: the encoded event.
-    :param tags: tags for :meth:`Journal.events_by_tag`.
-    :param offset: the journal-wide position assigned when stored (``0`` before).
+    :ivar persistence_id: the writer's persistence id.
+    :ivar sequence_nr: 1, 2, 3, ... per persistence id, without gaps.
+    :ivar serializer: the name of the serializer plugin that encoded ``payload``.
+    :ivar type_name: the serializer's stable name of the event's type.
+    :ivar payload: the encoded event.
+    :ivar tags: tags for :meth:`Journal.events_by_tag`.
+    :ivar offset: the journal-wide position assigned when stored (``0`` before).
     """
 
     persistence_id: str
