@@ -85,6 +85,9 @@ class Workload:
     :param timeout: seconds before the subprocess is killed and the workload counts as failed.
     :param max_runs: run at most this many times, whatever ``--runs`` says (for long workloads
         whose figures hardly vary, such as memory footprints).
+    :param smoke_size: the size ``tests/test_benchmarks_smoke.py`` runs it with, when
+        ``quick_size`` is still too big for a check that the workload works (the simulated
+        clusters: the code path is the same at 20 nodes as at 3000).
     """
 
     name: str
@@ -101,6 +104,7 @@ class Workload:
     full_only: bool = False
     timeout: float = 180.0
     max_runs: int | None = None
+    smoke_size: int | None = None
 
 
 #: The environment variable through which the runner tells its workers which clock to use.

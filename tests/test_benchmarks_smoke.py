@@ -73,7 +73,8 @@ def test_workload_returns_its_metrics(workload_id: str, request: pytest.FixtureR
     if workload_id.startswith("persistence.") and "psycopg" in workload.requires:
         env = dict(os.environ, CINEMA_BENCH_PG_URL=request.getfixturevalue("shared_postgres"))
     # In a fresh process, as the runner does: memory figures need a clean heap.
-    result = _run_worker(workload_id, min(workload.quick_size, SMOKE_SIZE), env)
+    size = workload.smoke_size or min(workload.quick_size, SMOKE_SIZE)
+    result = _run_worker(workload_id, size, env)
     assert "error" not in result, result.get("error")
     metrics = result["metrics"]
     assert isinstance(metrics, dict)
@@ -88,6 +89,7 @@ def test_workload_definitions_are_consistent() -> None:
         assert isinstance(workload, Workload)
         assert workload.metrics, workload_id
         assert 0 < workload.quick_size <= workload.size, workload_id
+        assert workload.smoke_size is None or 0 < workload.smoke_size <= workload.quick_size
         for metric, reference in workload.compare.items():
             ref_id, _, ref_metric = reference.partition(":")
             assert metric in workload.metrics, (workload_id, metric)

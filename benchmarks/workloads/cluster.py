@@ -273,6 +273,7 @@ def _gossip_workload(n: int, quick: int) -> Workload:
             **({} if n == 10 else {"bytes_per_node_round": Target("<=", 2.0, relative=True)}),
         },
         max_runs=1,  # deterministic from its seed: one run says it all
+        smoke_size=min(quick, 20),
         timeout=1800.0,
     )
 
@@ -289,6 +290,7 @@ def _loss_workload(n: int, quick: int, loss: float) -> Workload:
         requires=("cinema.cluster:Simulation",),
         targets={"clean_rounds": Target(">=", LOSS_ROUNDS)} if loss <= 0.1 else {},
         max_runs=1,
+        smoke_size=20,
         timeout=1800.0,
     )
 
