@@ -377,84 +377,35 @@ WORKLOADS = [
     ),
 ]
 
-for _backend in ("asyncio", "trio"):
-    WORKLOADS += [
-        Workload(
-            name=f"sqlite_persist[{_backend}]",
-            title="one actor, await persist per event",
-            run=partial(_sqlite, _persist, _backend),
-            size=2000,
-            quick_size=30,
-            metrics=RATE,
-            backend=_backend,
-            requires=SQ,
-            compare={"events_per_s": "persistence.raw_sqlite_insert:events_per_s"},
-            targets={"events_per_s": Target(">=", 0.9, relative=True)},
-        ),
-        Workload(
-            name=f"postgresql_persist[{_backend}]",
-            title="one actor, await persist per event",
-            run=partial(_pg, _persist, _backend),
-            size=2000,
-            quick_size=30,
-            metrics=RATE,
-            backend=_backend,
-            requires=PG,
-            compare={"events_per_s": "persistence.raw_psycopg_insert:events_per_s"},
-            targets={"events_per_s": Target(">=", 0.9, relative=True)},
-        ),
-    ]
-for _backend in ("asyncio", "trio"):
-    WORKLOADS += [
-        Workload(
-            name=f"sqlite_group_commit[{_backend}]",
-            title=f"{GROUP_ACTORS} actors persisting at once",
-            run=partial(_sqlite, _group, _backend),
-            size=8000,
-            quick_size=128,
-            metrics=RATE,
-            backend=_backend,
-            requires=SQ,
-            compare={"events_per_s": f"persistence.sqlite_persist[{_backend}]:events_per_s"},
-            targets={"events_per_s": Target(">=", 3.0, relative=True)},
-        ),
-        Workload(
-            name=f"postgresql_group_commit[{_backend}]",
-            title=f"{GROUP_ACTORS} actors persisting at once",
-            run=partial(_pg, _group, _backend),
-            size=8000,
-            quick_size=128,
-            metrics=RATE,
-            backend=_backend,
-            requires=PG,
-            compare={"events_per_s": f"persistence.postgresql_persist[{_backend}]:events_per_s"},
-            targets={"events_per_s": Target(">=", 3.0, relative=True)},
-        ),
-        Workload(
-            name=f"sqlite_recover[{_backend}]",
-            title="recover 10k events (new instance)",
-            run=partial(_sqlite, _recover, _backend),
-            size=10_000,
-            quick_size=1000,
-            metrics=RATE,
-            backend=_backend,
-            requires=SQ,
-            compare={"events_per_s": "persistence.raw_sqlite_select:events_per_s"},
-            targets={"events_per_s": Target(">=", 0.5, relative=True)},
-        ),
-        Workload(
-            name=f"postgresql_recover[{_backend}]",
-            title="recover 10k events (new instance)",
-            run=partial(_pg, _recover, _backend),
-            size=10_000,
-            quick_size=1000,
-            metrics=RATE,
-            backend=_backend,
-            requires=PG,
-            compare={"events_per_s": "persistence.raw_psycopg_select:events_per_s"},
-            targets={"events_per_s": Target(">=", 0.5, relative=True)},
-        ),
-    ]
+#: What each store is measured on: (name, run, size, quick size, title, the figure it is compared
+#: with, "{store}" standing for sqlite/postgresql and "{raw}" for sqlite/psycopg, the target ratio).
+_PER_STORE: list[tuple[str, Callable[[str, int], Any], int, int, str, str, float]] = [
+    ("persist", _persist, 2000, 30, "one actor, await persist per event",
+     "persistence.raw_{raw}_insert", 0.9),
+    ("group_commit", _group, 8000, 128, f"{GROUP_ACTORS} actors persisting at once",
+     "persistence.{store}_persist[{backend}]", 3.0),
+    ("recover", _recover, 10_000, 1000, "recover 10k events (new instance)",
+     "persistence.raw_{raw}_select", 0.5),
+]  # fmt: skip
+_STORES = {"sqlite": (_sqlite, SQ, "sqlite"), "postgresql": (_pg, PG, "psycopg")}
+for _name, _run, _size, _quick, _title, _reference, _goal in _PER_STORE:
+    for _backend in ("asyncio", "trio"):
+        for _store, (_runner, _requires, _raw) in _STORES.items():
+            _ref = _reference.format(store=_store, raw=_raw, backend=_backend)
+            WORKLOADS.append(
+                Workload(
+                    name=f"{_store}_{_name}[{_backend}]",
+                    title=_title,
+                    run=partial(_runner, _run, _backend),
+                    size=_size,
+                    quick_size=_quick,
+                    metrics=RATE,
+                    backend=_backend,
+                    requires=_requires,
+                    compare={"events_per_s": f"{_ref}:events_per_s"},
+                    targets={"events_per_s": Target(">=", _goal, relative=True)},
+                )
+            )
 WORKLOADS.append(
     Workload(
         name="sqlite_snapshot_recovery[asyncio]",
