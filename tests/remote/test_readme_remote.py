@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.examples.test_readme import RUN_LINE, Block, check_program  # noqa: E402
+from tests.examples.test_readme import RUN_LINE, Block, check_program, check_types  # noqa: E402
 
 _BLOCK = re.compile(r"^```(python|proto)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _PRINTS = re.compile(r"#\s*prints:\s?(.*)$")
@@ -72,24 +72,7 @@ def test_programs_type_check(tmp_path: Path) -> None:
         path = tmp_path / f"readme_remote_{block.slug}.py"
         path.write_text(block.code, encoding="utf-8")
         paths.append(str(path))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(ROOT / ".mypy_cache" / "readme-remote"),
-            *paths,
-        ],
-        cwd=ROOT,  # the config's mypy_path is relative to the repository root
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    check_types(paths, "readme-remote")
 
 
 def significant(proto: str) -> list[str]:
