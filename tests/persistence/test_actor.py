@@ -3,6 +3,7 @@ queries, typed errors for bad data and outages."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -417,7 +418,8 @@ async def test_a_bad_row_in_sqlite_is_a_typed_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/bad.db"
     async with open_journal(url) as journal:
         await journal.append(pid, 1, [Added(n=1), Added(n=2)])
-    with sqlite3.connect(tmp_path / "bad.db") as conn:
+    # closing(): a sqlite3 connection's own context manager commits but does not close.
+    with contextlib.closing(sqlite3.connect(tmp_path / "bad.db")) as conn, conn:
         conn.execute("UPDATE cinema_journal SET payload = 'text' WHERE sequence_nr = 2")
     async with open_journal(url) as journal:
         with pytest.raises(EventDecodeError) as info:

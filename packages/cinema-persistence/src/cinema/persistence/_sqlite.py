@@ -329,7 +329,9 @@ class SqliteStore(JournalStore):
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await anyio.to_thread.run_sync(self._conn.close, limiter=self._limiter)
+            # Shielded: a cancelled close would leave the connection (and its file) open.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._conn.close, limiter=self._limiter)
 
 
 @final
