@@ -112,6 +112,18 @@ async def test_failures_restarts_and_dead_letters() -> None:
         assert data["recent_failures"][0]["error"] == "RuntimeError('bad ping -3')"
 
 
+async def test_a_failure_record_is_bounded_however_long_the_error() -> None:
+    async with ActorSystem() as system:
+        addr = system.spawn_with_strategy(Echo, SupervisorStrategy.restart(5, 10.0))
+        with pytest.raises(ActorFailed):
+            await addr.send(Ping(-(10**3000)))  # an exception whose repr is 3,000+ characters
+        (failure,) = system.stats().recent_failures
+        assert failure.error.startswith("RuntimeError('bad ping -1000")
+        assert failure.error.endswith("...")
+        assert len(failure.error) <= 1003
+        assert len(failure.traceback) <= 8004
+
+
 async def test_metrics_through_the_opentelemetry_api() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])

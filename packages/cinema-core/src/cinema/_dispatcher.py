@@ -96,7 +96,7 @@ class Dispatcher:
         registry.deliver = self.deliver
         # Statistics, per class: [messages handled, seconds in handlers] (the registry's dict;
         # per class, not per actor: an actor stays as small as without statistics).
-        self.per_class: dict[Any, list[Any]] = registry.counters.per_class
+        self.per_class = registry.counters.per_class
         self._ready: deque[Cell] = deque()
         self._wakeup: Future | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -113,10 +113,7 @@ class Dispatcher:
 
     def sampled(self, ctx: Cell, seconds: float) -> None:
         """One in 64 sends handled in the sender's task took ``seconds``: its class's share."""
-        row = self.per_class.get(ctx._info)
-        if row is None:
-            row = self.per_class[ctx._info] = [0, 0.0]
-        row[1] += 64 * seconds
+        self.per_class[ctx._info][1] += 64 * seconds
 
     def trace_with(self, instrument: Any) -> None:
         """Trace every message from now on (before any actor is spawned)."""
@@ -185,9 +182,7 @@ class Dispatcher:
             began = clock()
             handled = process(ctx)
             # Statistics: once per turn, not per message.
-            row = per_class.get(ctx._info)
-            if row is None:
-                row = per_class[ctx._info] = [0, 0.0]
+            row = per_class[ctx._info]
             row[0] += handled
             row[1] += clock() - began
             budget -= handled
@@ -487,10 +482,7 @@ class Dispatcher:
                 raise  # shutdown: the step ends as cancelled
             error = exc
         finally:
-            row = self.per_class.get(ctx._info)
-            if row is None:
-                row = self.per_class[ctx._info] = [0, 0.0]
-            row[1] += perf_counter() - began
+            self.per_class[ctx._info][1] += perf_counter() - began
             self._op_done(ctx, kind, args, reply, ok, result, error)
 
     def _next_async(

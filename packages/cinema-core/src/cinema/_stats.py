@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,8 @@ __all__ = ["ActorTypeStats", "FailureRecord", "SystemStats"]
 RECENT_FAILURES = 50
 # Characters of a traceback kept per failure.
 TRACEBACK_LIMIT = 8000
+#: The longest ``repr`` of a failure's exception kept in a record.
+ERROR_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +111,19 @@ class SystemStats:
         }
 
 
+def _zero_row() -> list[Any]:
+    return [0, 0.0]
+
+
 class Counters:
     """The system-wide counters the registry keeps for statistics."""
 
     __slots__ = ("failures", "per_class", "recent", "restarts")
 
     def __init__(self) -> None:
-        # class info -> [messages handled, seconds in handlers] (added once per turn)
-        self.per_class: dict[Any, list[Any]] = {}
+        # class info -> [messages handled, seconds in handlers] (added once per turn); a class
+        # seen for the first time gets a zero row on first use.
+        self.per_class: defaultdict[Any, list[Any]] = defaultdict(_zero_row)
         self.failures: dict[str, int] = {}
         self.restarts: dict[str, int] = {}
         self.recent: deque[FailureRecord] = deque(maxlen=RECENT_FAILURES)
@@ -125,10 +132,7 @@ class Counters:
         """An actor stopped for good: its own count joins its class's."""
         handled = ctx._handled
         if handled:
-            row = self.per_class.get(ctx._info)
-            if row is None:
-                row = self.per_class[ctx._info] = [0, 0.0]
-            row[0] += handled
+            self.per_class[ctx._info][0] += handled
 
     def failure(self, ctx: Any, exc: BaseException, decision: str) -> FailureRecord:
         """Count a failure and remember it."""
@@ -141,6 +145,8 @@ class Counters:
             error = repr(exc)
         except Exception:
             error = f"<{type(exc).__qualname__} (repr failed)>"
+        if len(error) > ERROR_LIMIT:  # bounded like the traceback: it is shown as it is
+            error = error[:ERROR_LIMIT] + "..."
         record = FailureRecord(time.time(), f"{name}#{ctx._id}", name, error, text, decision)
         self.recent.append(record)
         return record
